@@ -1,0 +1,250 @@
+"""pytest plugin: a broker per session, topic factories and produce/read helpers.
+
+Registered through the ``pytest11`` entry point, so any project that installs
+``bytewax-kafka-testing`` gets:
+
+- ``--kafka-broker`` (or ``BYTEWAX_KAFKA_BROKER``): ``kafka`` (default),
+  ``kafka-cluster``, ``tansu``, ``mock``, ``redpanda``, ``kafka-container`` or
+  ``external=HOST:PORT``.
+- ``kafka_broker``: the session's started broker; ``kafka_bootstrap`` its
+  address; ``kafka_config`` client settings.
+- ``topic_factory(partitions=1, config=None, ...)``: new topics with uuid
+  names, deleted after the test.
+- ``kafka_produce(topic, messages)`` and ``kafka_read_to_end(topic)``.
+- ``apache_kafka``, ``apache_kafka_cluster``, ``tansu_broker``,
+  ``mock_cluster``: a broker of that kind whatever ``--kafka-broker`` says,
+  for tests that need one (offset edge cases, replication).
+- ``@pytest.mark.kafka_features("transactions", ...)``: skip, naming the gap,
+  when the session's broker lacks a feature.
+
+Docker-backed brokers are skipped with the reason when no Docker engine
+answers; any other broker that cannot start fails the tests that need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bytewax_kafka.testing.broker import FEATURES, Broker
+from bytewax_kafka.testing.errors import BrokerUnavailable
+from bytewax_kafka.testing.helpers import (
+    Record,
+    create_topic,
+    delete_topics,
+    produce_messages,
+    read_to_end,
+    unique_topic,
+)
+from bytewax_kafka.testing.mock import MOCK_PARTITIONS
+from bytewax_kafka.testing.spec import broker_from_spec
+
+_DOCKER_KINDS = {"redpanda", "kafka-container"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--kafka-broker``."""
+    group = parser.getgroup("bytewax-kafka", "Kafka brokers for tests")
+    group.addoption(
+        "--kafka-broker",
+        action="store",
+        default=os.environ.get("BYTEWAX_KAFKA_BROKER", "kafka"),
+        help=(
+            "broker for the kafka_broker fixture: kafka, kafka-cluster, tansu, mock, redpanda, "
+            "kafka-container or external=HOST:PORT (default: $BYTEWAX_KAFKA_BROKER or kafka)"
+        ),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the plugin's markers."""
+    config.addinivalue_line(
+        "markers",
+        "kafka_features(*names): skip unless the session's broker has these features "
+        f"({', '.join(sorted(FEATURES))})",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Name the session's broker in the report header."""
+    return f"bytewax-kafka broker: {config.getoption('--kafka-broker')}"
+
+
+def _start(broker: Broker) -> Broker:
+    try:
+        broker.start()
+    except BrokerUnavailable as exc:
+        if broker.kind in _DOCKER_KINDS:
+            pytest.skip(f"{broker.kind}: {exc}")
+        pytest.fail(f"{broker.kind} broker cannot run here: {exc}", pytrace=False)
+    return broker
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """The session's broker, as chosen by ``--kafka-broker``; started once."""
+    broker = broker_from_spec(str(request.config.getoption("--kafka-broker")))
+    _start(broker)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_broker: Broker) -> str:
+    """``bootstrap.servers`` of the session's broker."""
+    return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture
+def kafka_config(kafka_broker: Broker) -> dict[str, Any]:
+    """Client settings for the session's broker."""
+    return kafka_broker.client_config()
+
+
+@pytest.fixture(autouse=True)
+def _kafka_features_gate(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("kafka_features")
+    if marker is None:
+        return
+    unknown = set(marker.args) - FEATURES
+    if unknown:
+        pytest.fail(f"unknown kafka_features {sorted(unknown)}; known: {sorted(FEATURES)}")
+    broker: Broker = request.getfixturevalue("kafka_broker")
+    missing = sorted(set(marker.args) - broker.features)
+    if missing:
+        pytest.skip(f"{broker.describe()} lacks {', '.join(missing)}")
+
+
+TopicFactory = Callable[..., str]
+
+
+def make_topic_factory(broker: Broker) -> tuple[TopicFactory, list[str]]:
+    """A topic factory bound to ``broker`` and the list of topics it made."""
+    made: list[str] = []
+
+    def factory(
+        partitions: int = 1,
+        config: dict[str, str] | None = None,
+        *,
+        replication_factor: int | None = None,
+        prefix: str = "test",
+        name: str | None = None,
+    ) -> str:
+        name = name or unique_topic(prefix)
+        if "create_topics" not in broker.features:
+            # The mock cluster creates topics on first use, always with 4 partitions.
+            if partitions != MOCK_PARTITIONS or config:
+                pytest.skip(
+                    f"{broker.describe()} can only make topics with {MOCK_PARTITIONS} partitions "
+                    "and default settings"
+                )
+            from confluent_kafka import Producer
+
+            Producer(broker.client_config()).list_topics(topic=name, timeout=10)
+            made.append(name)
+            return name
+        rf = replication_factor or min(3, broker.expected_brokers)
+        create_topic(
+            broker.client_config(),
+            name,
+            partitions=partitions,
+            replication_factor=rf,
+            config=config,
+        )
+        made.append(name)
+        return name
+
+    return factory, made
+
+
+@pytest.fixture
+def topic_factory(kafka_broker: Broker) -> Iterator[TopicFactory]:
+    """Create topics with uuid names on the session's broker; deleted after the test.
+
+    Call it as ``topic_factory(partitions=4, config={"retention.ms": "-1"})``;
+    it returns the topic's name once every partition has a leader.
+    """
+    factory, made = make_topic_factory(kafka_broker)
+    yield factory
+    if "create_topics" in kafka_broker.features:
+        # A test may have stopped the broker; cleanup is best effort.
+        with contextlib.suppress(Exception):
+            delete_topics(kafka_broker.client_config(), made)
+
+
+@pytest.fixture
+def kafka_produce(kafka_broker: Broker) -> Callable[..., int]:
+    """``kafka_produce(topic, messages, **kw)``: produce to the session's broker."""
+
+    def produce(topic: str, messages: Any, **kwargs: Any) -> int:
+        return produce_messages(kafka_broker.client_config(), topic, messages, **kwargs)
+
+    return produce
+
+
+@pytest.fixture
+def kafka_read_to_end(kafka_broker: Broker) -> Callable[..., list[Record]]:
+    """``kafka_read_to_end(topic, **kw)``: :func:`read_to_end` on the session's broker."""
+
+    def read(topic: str, **kwargs: Any) -> list[Record]:
+        return read_to_end(kafka_broker.client_config(), topic, **kwargs)
+
+    return read
+
+
+def _same_or_new(request: pytest.FixtureRequest, kind: str) -> Iterator[Broker]:
+    if str(request.config.getoption("--kafka-broker")) == kind:
+        yield request.getfixturevalue("kafka_broker")
+        return
+    broker = _start(broker_from_spec(kind))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """A single Apache Kafka node for this session (the session broker when it is one)."""
+    yield from _same_or_new(request, "kafka")
+
+
+@pytest.fixture(scope="session")
+def apache_kafka_cluster(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """A 3-node Apache Kafka cluster for this session (started on first use)."""
+    yield from _same_or_new(request, "kafka-cluster")
+
+
+@pytest.fixture(scope="session")
+def tansu_broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """A Tansu broker for this session."""
+    yield from _same_or_new(request, "tansu")
+
+
+@pytest.fixture(scope="session")
+def mock_cluster(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    """Librdkafka's mock cluster for this session."""
+    yield from _same_or_new(request, "mock")
+
+
+@pytest.fixture
+def broker_topic_factory() -> Iterator[Callable[[Broker], TopicFactory]]:
+    """``broker_topic_factory(broker)`` gives a topic factory for any broker."""
+    made: list[tuple[Broker, list[str]]] = []
+
+    def bind(broker: Broker) -> TopicFactory:
+        factory, names = make_topic_factory(broker)
+        made.append((broker, names))
+        return factory
+
+    yield bind
+    for broker, names in made:
+        if "create_topics" in broker.features and names:
+            with contextlib.suppress(Exception):
+                delete_topics(broker.client_config(), names)
