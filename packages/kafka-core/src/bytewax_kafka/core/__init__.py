@@ -1,5 +1,49 @@
-"""Kafka source and sink for Bytewax."""
+"""Kafka source and sink for Bytewax, API-compatible with ``bytewax.connectors.kafka``.
+
+Example:
+    >>> from bytewax import operators as op
+    >>> from bytewax.dataflow import Dataflow
+    >>> from bytewax_kafka.core import KafkaSink, KafkaSinkMessage, KafkaSource
+    >>> brokers = ["localhost:19092"]
+    >>> flow = Dataflow("example")
+    >>> kinp = op.input("kafka-in", flow, KafkaSource(brokers, ["in-topic"]))
+    >>> processed = op.map("map", kinp, lambda x: KafkaSinkMessage(x.key, x.value))
+    >>> op.output("kafka-out", processed, KafkaSink(brokers, "out-topic"))
+"""
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED
+
+from bytewax_kafka.core.config import redact
+from bytewax_kafka.core.errors import (
+    KafkaConfigError,
+    KafkaConnectorError,
+    KafkaConsumeError,
+    KafkaDeliveryError,
+    KafkaTimeoutError,
+    KafkaTopicError,
+)
+from bytewax_kafka.core.messages import KafkaError, KafkaSinkMessage, KafkaSourceMessage
+from bytewax_kafka.core.sink import KafkaEpochSink, KafkaSink
+from bytewax_kafka.core.source import KafkaSource
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "OFFSET_BEGINNING",
+    "OFFSET_END",
+    "OFFSET_STORED",
+    "KafkaConfigError",
+    "KafkaConnectorError",
+    "KafkaConsumeError",
+    "KafkaDeliveryError",
+    "KafkaEpochSink",
+    "KafkaError",
+    "KafkaSink",
+    "KafkaSinkMessage",
+    "KafkaSource",
+    "KafkaSourceMessage",
+    "KafkaTimeoutError",
+    "KafkaTopicError",
+    "__version__",
+    "redact",
+]

@@ -1,0 +1,67 @@
+"""Exceptions raised by the Kafka source and sink.
+
+Each names what went wrong (topic, partition, the Kafka error) and never
+holds a secret setting: texts are built from redacted configuration only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KafkaConnectorError(RuntimeError):
+    """Base class of every error raised by bytewax-kafka."""
+
+
+class KafkaConfigError(KafkaConnectorError, ValueError):
+    """A setting in ``add_config`` (or a parameter) is invalid; the message names it."""
+
+
+class KafkaTimeoutError(KafkaConnectorError, TimeoutError):
+    """The cluster did not answer within the configured timeout (unreachable broker)."""
+
+
+class KafkaTopicError(KafkaConnectorError):
+    """A topic is missing, or cannot be read or written (authorization)."""
+
+    def __init__(self, message: str, *, topic: str, code: Any = None) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.code = code
+
+
+class KafkaConsumeError(KafkaConnectorError):
+    """Reading a partition failed.
+
+    Attributes:
+        topic: Topic being read (None when the error concerns no partition).
+        partition: Partition being read, or None.
+        error: The confluent-kafka ``KafkaError``.
+    """
+
+    def __init__(self, topic: str | None, partition: int | None, error: Any) -> None:
+        where = f"topic {topic!r} partition {partition}" if topic else "the Kafka consumer"
+        super().__init__(f"error consuming from {where}: {error}")
+        self.topic = topic
+        self.partition = partition
+        self.error = error
+
+
+class KafkaDeliveryError(KafkaConnectorError):
+    """Kafka did not accept a produced message; nothing is dropped silently.
+
+    Attributes:
+        topic: Destination topic of the first failed message.
+        partition: Its partition (-1 when none was assigned yet).
+        error: The confluent-kafka ``KafkaError`` of the first failure.
+        failed: How many messages failed in this batch/epoch.
+    """
+
+    def __init__(self, topic: str, partition: int, error: Any, failed: int = 1) -> None:
+        part = "unassigned partition" if partition is None or partition < 0 else f"partition {partition}"
+        more = f" ({failed - 1} more failed)" if failed > 1 else ""
+        super().__init__(f"delivery to topic {topic!r} {part} failed: {error}{more}")
+        self.topic = topic
+        self.partition = partition
+        self.error = error
+        self.failed = failed

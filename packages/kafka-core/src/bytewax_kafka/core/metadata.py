@@ -1,0 +1,72 @@
+"""Listing the partitions of topics, with a timeout and clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError as CKError
+
+from bytewax_kafka.core.errors import KafkaTimeoutError, KafkaTopicError
+
+
+def list_partitions(
+    admin: Any, topics: Iterable[str], *, timeout: float, brokers: str
+) -> dict[str, list[int]]:
+    """Partition indexes of each topic, asking the cluster once.
+
+    Args:
+        admin: An ``AdminClient``.
+        topics: Topic names.
+        timeout: Seconds to wait for the cluster.
+        brokers: Bootstrap addresses, for error messages.
+
+    Raises:
+        KafkaTimeoutError: When no broker answers within ``timeout``.
+        KafkaTopicError: When a topic is missing or not authorized.
+    """
+    try:
+        md = admin.list_topics(timeout=timeout)
+    except Exception as exc:  # KafkaException(_TRANSPORT / _TIMED_OUT)
+        raise KafkaTimeoutError(
+            f"no Kafka broker at {brokers} answered a metadata request within {timeout:.0f}s "
+            f"({exc}); check the address, the network and the security settings"
+        ) from None
+    out: dict[str, list[int]] = {}
+    for topic in topics:
+        t = md.topics.get(topic)
+        if t is None:
+            # Not in the full listing: ask for it by name to tell missing from
+            # unauthorized (brokers hide topics a client may not describe).
+            t = _one(admin, topic, timeout, brokers)
+        if t.error is not None:
+            code = t.error.code()
+            if code == CKError.TOPIC_AUTHORIZATION_FAILED:
+                raise KafkaTopicError(
+                    f"not authorized to read topic {topic!r} on {brokers}: {t.error.str()}",
+                    topic=topic,
+                    code=code,
+                )
+            raise KafkaTopicError(
+                f"topic {topic!r} does not exist on {brokers} ({t.error.str()})",
+                topic=topic,
+                code=code,
+            )
+        if not t.partitions:
+            raise KafkaTopicError(f"topic {topic!r} on {brokers} has no partitions", topic=topic)
+        out[topic] = sorted(t.partitions)
+    return out
+
+
+def _one(admin: Any, topic: str, timeout: float, brokers: str) -> Any:
+    try:
+        md = admin.list_topics(topic=topic, timeout=timeout)
+    except Exception as exc:
+        raise KafkaTimeoutError(
+            f"no Kafka broker at {brokers} answered a metadata request for topic {topic!r} "
+            f"within {timeout:.0f}s ({exc})"
+        ) from None
+    t = md.topics.get(topic)
+    if t is None:
+        raise KafkaTopicError(f"topic {topic!r} does not exist on {brokers}", topic=topic)
+    return t

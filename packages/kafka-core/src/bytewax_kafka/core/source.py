@@ -1,0 +1,495 @@
+"""KafkaSource: read Kafka topics into a dataflow, one bytewax partition per Kafka partition."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import KafkaError as CKError
+from confluent_kafka.admin import AdminClient
+
+from bytewax_kafka.core.config import (
+    check_add_config,
+    check_addresses,
+    for_admin,
+    for_consumer,
+    make_client,
+    scrub,
+)
+from bytewax_kafka.core.errors import KafkaConsumeError, KafkaTimeoutError
+from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
+from bytewax_kafka.core.metadata import list_partitions
+from bytewax_kafka.core.metrics import LagGauge
+from bytewax_kafka.core.offsets import StartingOffset, check_starting_offset, resolve_start
+
+log = logging.getLogger(__name__)
+
+SourceItem = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None]
+
+_EOF = CKError._PARTITION_EOF
+#: Errors librdkafka reports while it reconnects on its own.
+_CONNECTIVITY = frozenset({CKError._TRANSPORT, CKError._ALL_BROKERS_DOWN, CKError._RESOLVE})
+#: After this long without data a partition polls every _IDLE_WAIT instead of every 1 ms.
+_IDLE_AFTER = 0.05
+_IDLE_WAIT = timedelta(milliseconds=5)
+#: Longest a consume call may wait for messages to fill a batch (seconds). Bigger
+#: batches amortize the engine's per-batch cost; 1 ms bounds the added latency.
+_WAIT = 0.001
+#: Seconds between updates of the lag gauge of a partition.
+_LAG_EVERY = 1.0
+
+
+def _part_key(topic: str, partition: int) -> str:
+    # Same form as bytewax's own connector ("<partition>-<topic>"), so
+    # recovery stores written by it resume here.
+    return f"{partition}-{topic}"
+
+
+class KafkaSource(FixedPartitionedSource[SourceItem, int]):
+    """Read Kafka topics; each Kafka partition is a bytewax partition.
+
+    Items are :class:`KafkaSourceMessage` with ``bytes`` keys and values (and
+    :class:`KafkaError` items when ``raise_on_errors=False``). The snapshot of
+    a partition is the next offset to read, always a real offset: logical
+    starting offsets are resolved when the partition is built.
+
+    Each worker reads all of its partitions through one consumer (one
+    connection set and one librdkafka thread per worker, whatever the
+    partition count).
+
+    Args:
+        brokers: ``host:port`` addresses of the cluster.
+        topics: Topics to read.
+        tail: Keep waiting for new messages (True), or stop each partition
+            at the end offset it had when the flow started (False).
+        starting_offset: Where to start without recovery state:
+            ``OFFSET_BEGINNING`` (default), ``OFFSET_END``, ``OFFSET_STORED``
+            (the consumer group's committed offset; set ``group.id`` in
+            ``add_config``), an offset, or a ``datetime``.
+        add_config: librdkafka settings merged over ours; consumer-only keys
+            are not passed to the admin client.
+        batch_size: Most messages one ``next_batch`` returns.
+        raise_on_errors: Raise on a consume error (True) or emit a
+            :class:`KafkaError` item carrying topic/partition/offset (False).
+        timeout: Seconds to wait for the cluster in any one request, and how
+            long every broker may stay unreachable while reading before the
+            source fails.
+        consumer_per: ``"worker"`` (default): one consumer serves all the
+            partitions of a worker. ``"partition"``: one consumer per
+            partition, as Bytewax's own connector does (more threads and
+            connections; kept for comparison, see docs/performance.md).
+
+    Example:
+        >>> from bytewax.dataflow import Dataflow
+        >>> import bytewax.operators as op
+        >>> flow = Dataflow("read")
+        >>> msgs = op.input("in", flow, KafkaSource(["localhost:19092"], ["in-topic"], tail=False))
+    """
+
+    def __init__(
+        self,
+        brokers: Iterable[str],
+        topics: Iterable[str],
+        tail: bool = True,
+        starting_offset: StartingOffset = OFFSET_BEGINNING,
+        add_config: Mapping[str, Any] | None = None,
+        batch_size: int = 1000,
+        raise_on_errors: bool = True,
+        *,
+        timeout: float = 30.0,
+        consumer_per: str = "worker",
+    ) -> None:
+        self._brokers = check_addresses("brokers", brokers)
+        self._topics = check_addresses("topics", topics)
+        self._tail = bool(tail)
+        self._starting_offset = check_starting_offset(starting_offset)
+        self._add_config = check_add_config(add_config)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        self._batch_size = batch_size
+        self._raise_on_errors = bool(raise_on_errors)
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        self._timeout = float(timeout)
+        if consumer_per not in ("worker", "partition"):
+            raise ValueError(f"consumer_per must be 'worker' or 'partition', got {consumer_per!r}")
+        self._consumer_per = consumer_per
+        self._parts: list[str] | None = None
+        self._lock = threading.Lock()
+        self._workers: dict[tuple[str, int, str], _WorkerConsumer] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"KafkaSource(brokers={self._brokers!r}, topics={self._topics!r}, tail={self._tail}, "
+            f"starting_offset={self._starting_offset!r}, batch_size={self._batch_size}, "
+            f"raise_on_errors={self._raise_on_errors}, add_config=<{len(self._add_config)} settings>)"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_workers"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # -- configuration --------------------------------------------------------
+
+    def _base_config(self) -> dict[str, Any]:
+        return {"bootstrap.servers": ",".join(self._brokers), **self._add_config}
+
+    def consumer_config(self) -> dict[str, Any]:
+        """The settings each worker's consumer is created with."""
+        conf: dict[str, Any] = {
+            "group.id": "bytewax-kafka",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": not self._tail,
+            "socket.connection.setup.timeout.ms": int(min(self._timeout, 30) * 1000),
+        }
+        conf.update(for_consumer(self._base_config()))
+        if not self._tail:
+            conf["enable.partition.eof"] = True
+        return conf
+
+    # -- FixedPartitionedSource -------------------------------------------------
+
+    def list_parts(self) -> list[str]:
+        """Every partition of every topic, as ``"<partition>-<topic>"``; asked once."""
+        with self._lock:
+            if self._parts is None:
+                conf = for_admin(self._base_config())
+                admin = make_client(AdminClient, conf, "admin client")
+                parts = list_partitions(
+                    admin, self._topics, timeout=self._timeout, brokers=",".join(self._brokers)
+                )
+                self._parts = [_part_key(t, p) for t in self._topics for p in parts[t]]
+            return list(self._parts)
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaSourcePartition:
+        """Build (or resume from ``resume_state``, the next offset) one partition."""
+        idx, topic = for_part.split("-", 1)
+        partition = int(idx)
+        worker = self._worker(step_id, for_part)
+        if resume_state is not None:
+            start = int(resume_state)
+        else:
+            start = resolve_start(
+                worker.query(),
+                topic,
+                partition,
+                self._starting_offset,
+                reset=str(worker.config.get("auto.offset.reset", "earliest")),
+                timeout=self._timeout,
+            )
+        end: int | None = None
+        if not self._tail:
+            try:
+                end = int(
+                    worker.query().get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=self._timeout, cached=False
+                    )[1]
+                )
+            except Exception as exc:
+                raise KafkaTimeoutError(
+                    f"could not read the end offset of topic {topic!r} partition {partition} "
+                    f"within {self._timeout:.0f}s: {exc}"
+                ) from None
+        return _KafkaSourcePartition(
+            worker=worker,
+            step_id=step_id,
+            topic=topic,
+            partition=partition,
+            start=start,
+            end=end,
+            batch_size=self._batch_size,
+            raise_on_errors=self._raise_on_errors,
+        )
+
+    def _worker(self, step_id: str, for_part: str) -> _WorkerConsumer:
+        owner = for_part if self._consumer_per == "partition" else ""
+        key = (step_id, threading.get_ident(), owner)
+        with self._lock:
+            w = self._workers.get(key)
+            if w is None or w.closed:
+                w = _WorkerConsumer(self.consumer_config(), self._timeout, self._batch_size)
+                self._workers[key] = w
+            return w
+
+
+class _WorkerConsumer:
+    """One consumer serving every partition a worker owns.
+
+    ``consume()`` returns messages of all assigned partitions; they are kept
+    per partition until that partition's ``next_batch`` takes them. The
+    backlog held is capped at two batches per partition; past that the
+    consumer is not asked for more until partitions take theirs (librdkafka's
+    own prefetch queue is bounded by ``queued.max.messages.kbytes``).
+    """
+
+    def __init__(self, config: dict[str, Any], timeout: float, batch_size: int) -> None:
+        self.config = config
+        self.consumer: Any = make_client(Consumer, config, "consumer")
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self.buffers: dict[tuple[str, int], list[Any]] = {}
+        self.orphans: list[Any] = []
+        self.closed = False
+        self.down_since: float | None = None
+        self._query: Any = None
+
+    def query(self) -> Any:
+        """A second consumer for offset look-ups while partitions are built.
+
+        Brokers answer a connection's requests in order, so a look-up sent
+        on the fetching consumer's connection waits behind its long-poll
+        fetch (up to ``fetch.wait.max.ms``); this one never fetches.
+        """
+        if self._query is None:
+            self._query = make_client(Consumer, self.config, "consumer")
+        return self._query
+
+    def add(self, topic: str, partition: int, offset: int) -> None:
+        self.buffers[(topic, partition)] = []
+        self.consumer.incremental_assign([TopicPartition(topic, partition, offset)])
+
+    def remove(self, topic: str, partition: int) -> None:
+        self.buffers.pop((topic, partition), None)
+        if self.closed:
+            return
+        try:
+            self.consumer.incremental_unassign([TopicPartition(topic, partition)])
+        except Exception as exc:  # the consumer may already be unusable
+            log.debug("unassigning %s[%d] failed: %s", topic, partition, exc)
+        if not self.buffers:
+            self.closed = True
+            self.consumer.close()
+            if self._query is not None:
+                self._query.close()
+                self._query = None
+
+    def take(self, key: tuple[str, int], n: int) -> list[Any]:
+        """Up to ``n`` raw messages (and error events) of partition ``key``."""
+        buffers = self.buffers
+        buf = buffers[key]
+        if not buf and not self.orphans and len(buffers) == 1:
+            # Only partition of this consumer, nothing held back: no routing needed.
+            return list(self.consumer.consume(n, _WAIT))
+        if len(buf) < n:
+            self._fill(key, n)
+            buf = buffers[key]
+        if self.orphans:
+            out = self.orphans
+            self.orphans = []
+            return out
+        if len(buf) <= n:
+            buffers[key] = []
+            return buf
+        out = buf[:n]
+        del buf[:n]
+        return out
+
+    def _fill(self, key: tuple[str, int], n: int) -> None:
+        # Consume until the asking partition has a batch, the consumer has
+        # nothing more, or the backlog held for the other partitions is at
+        # its cap; wait (1 ms) only when no partition has anything.
+        buffers = self.buffers
+        cap = 2 * self.batch_size * len(buffers)
+        held = sum(len(b) for b in buffers.values())
+        for _ in range(len(buffers) + 1):
+            if held >= cap:
+                return
+            wait = 0.0 if held else _WAIT
+            msgs = self.consumer.consume(self.batch_size, wait)
+            if not msgs:
+                return
+            held += len(msgs)
+            last_key: tuple[str, int] | None = None
+            last_buf: list[Any] | None = None
+            for m in msgs:
+                t = m.topic()
+                p = m.partition()
+                if last_key is None or last_key[1] != p or last_key[0] != t:
+                    last_key = (t, p) if t is not None and p is not None else None
+                    last_buf = buffers.get(last_key) if last_key is not None else None
+                if last_buf is not None:
+                    last_buf.append(m)
+                elif m.error() is not None:
+                    self.orphans.append(m)  # errors of no partition (or a closed one)
+                # else: a late message of a partition closed here: dropped, never emitted
+            if len(buffers[key]) >= n or self.orphans:
+                return
+
+
+class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
+    def __init__(
+        self,
+        *,
+        worker: _WorkerConsumer,
+        step_id: str,
+        topic: str,
+        partition: int,
+        start: int,
+        end: int | None,
+        batch_size: int,
+        raise_on_errors: bool,
+    ) -> None:
+        self._worker = worker
+        self._topic = topic
+        self._partition = partition
+        self._key = (topic, partition)
+        self._next = start
+        self._end = end
+        self._end_checked = end is None
+        self._batch_size = batch_size
+        self._raise = raise_on_errors
+        self._lag = LagGauge(step_id, topic, partition)
+        # Even an empty partition is ended by an EOF event, which also
+        # tells the real end where offset queries are inexact.
+        self._done = False
+        self._last_data = time.monotonic()
+        self._lag_due = 0.0  # the first batch sets the gauge, offset 0 included
+        self._awake: datetime | None = None
+        self._closed = False
+        worker.add(topic, partition, start)
+
+    def next_batch(self) -> list[SourceItem]:
+        if self._done:
+            raise StopIteration
+        raw = self._worker.take(self._key, self._batch_size)
+        if not raw:
+            self._idle()
+            return []
+        self._awake = None
+        topic = self._topic
+        part = self._partition
+        out: list[SourceItem] = []
+        append = out.append
+        mk = _source_message
+        nxt = self._next
+        for m in raw:
+            err = m.error()
+            if err is None:
+                off = m.offset()
+                append(mk(m.key(), m.value(), topic, m.headers() or [], None, off, part, m.timestamp()))
+                nxt = off + 1
+            elif err.code() == _EOF:
+                if m.partition() == part and m.topic() == topic:
+                    eof = m.offset()
+                    if eof is not None and eof > nxt:
+                        nxt = eof  # past control records (transaction markers)
+                    if self._end is not None:
+                        self._check_end()
+                        if nxt >= self._end:
+                            self._done = True
+            else:
+                self._on_error(err, m, out)
+                off = m.offset()
+                if off is not None and off >= 0 and m.partition() == part:
+                    nxt = max(nxt, off + 1)
+        self._next = nxt
+        self._worker.down_since = None
+        now = time.monotonic()
+        self._last_data = now
+        if now >= self._lag_due:
+            self._lag_due = now + _LAG_EVERY
+            self._lag.set(self._high_watermark(), nxt)
+        if self._end is not None:
+            self._check_end()
+            if nxt >= self._end:
+                self._done = True
+        return out
+
+    def _high_watermark(self) -> int:
+        try:
+            return int(
+                self._worker.consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, self._partition), cached=True
+                )[1]
+            )
+        except Exception:
+            return -1
+
+    def _check_end(self) -> None:
+        # The first fetch response tells the high watermark exactly, even on
+        # brokers whose offset queries are inexact (Tansu): it replaces the
+        # queried end offset.
+        if self._end_checked or self._end is None:
+            return
+        hw = self._high_watermark()
+        if hw >= 0:
+            self._end = hw
+            self._end_checked = True
+
+    def _on_error(self, err: Any, m: Any, out: list[SourceItem]) -> None:
+        code = err.code()
+        topic = m.topic()
+        partition = m.partition()
+        if code in _CONNECTIVITY and not err.fatal():
+            w = self._worker
+            now = time.monotonic()
+            if w.down_since is None:
+                w.down_since = now
+            log.warning("Kafka connectivity problem (librdkafka retries): %s", scrub(str(err), w.config))
+            return
+        if self._raise:
+            raise KafkaConsumeError(
+                topic or (self._topic if partition is None else None),
+                partition if partition is not None and partition >= 0 else None,
+                scrub(str(err), self._worker.config),
+            )
+        msg = _source_message(
+            m.key(),
+            m.value(),
+            topic if topic is not None else self._topic,
+            m.headers() or [],
+            None,
+            m.offset(),
+            partition if partition is not None and partition >= 0 else self._partition,
+            m.timestamp(),
+        )
+        out.append(KafkaError(err, msg))
+
+    def _idle(self) -> None:
+        now = time.monotonic()
+        w = self._worker
+        down = w.down_since
+        if down is not None and now - down > w.timeout:
+            # librdkafka has said every broker is down; check once before failing.
+            try:
+                w.consumer.list_topics(timeout=min(w.timeout, 5.0))
+                w.down_since = None
+            except Exception as exc:
+                raise KafkaTimeoutError(
+                    f"every Kafka broker has been unreachable for {now - down:.0f}s while "
+                    f"reading topic {self._topic!r} partition {self._partition}: "
+                    f"{scrub(str(exc), w.config)}"
+                ) from None
+        if now - self._last_data > _IDLE_AFTER:
+            self._awake = datetime.now(timezone.utc) + _IDLE_WAIT
+            if now >= self._lag_due:
+                self._lag_due = now + _LAG_EVERY
+                self._lag.set(self._high_watermark(), self._next)
+        else:
+            self._awake = None
+
+    def next_awake(self) -> datetime | None:
+        return self._awake
+
+    def snapshot(self) -> int:
+        return self._next
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._lag.remove()
+        self._worker.remove(self._topic, self._partition)
