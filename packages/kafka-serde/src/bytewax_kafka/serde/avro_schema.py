@@ -17,13 +17,19 @@ AvroSchema: TypeAlias = "str | Mapping[str, Any] | Sequence[Any] | Schema"
 or as a confluent-kafka `Schema` (what a schema registry returns)."""
 
 
-def _to_json_value(schema: AvroSchema) -> Any:
+def _to_json_value(schema: AvroSchema | None) -> Any:
     """Return the decoded JSON form of `schema`.
 
     Raises:
-        ValueError: The text is not JSON, or the `Schema` is not an Avro one.
+        ValueError: The text is not JSON, the `Schema` is not an Avro one, or
+            `schema` is None.
         TypeError: `schema` is none of the accepted types.
     """
+    if schema is None:
+        # Accepted in the signature because confluent types `Schema.schema_str`
+        # as optional, and the guide passes it straight in.
+        msg = "schema is None: no Avro schema text was given"
+        raise ValueError(msg)
     if isinstance(schema, Schema):
         if schema.schema_type not in (None, "AVRO"):
             msg = f"expected an Avro schema, got a {schema.schema_type} schema"
@@ -53,7 +59,7 @@ def _to_json_value(schema: AvroSchema) -> Any:
 
 
 def parse_avro_schema(
-    schema: AvroSchema,
+    schema: AvroSchema | None,
     *,
     references: Sequence[AvroSchema] = (),
     named_schemas: Mapping[str, Any] | None = None,
@@ -61,7 +67,8 @@ def parse_avro_schema(
     """Parse an Avro schema once, resolving types defined in other schemas.
 
     Args:
-        schema: The schema to parse.
+        schema: The schema to parse. None (what a `Schema` without text
+            holds) is rejected with ValueError.
         references: Schemas defining named types (records, enums, fixed) that
             `schema` refers to by name, each in any accepted form. They are
             parsed in order, so a reference may itself use types defined by an
@@ -96,23 +103,41 @@ def parse_avro_schema(
     named: dict[str, Any] = dict(named_schemas or {})
     for position, reference in enumerate(references):
         _parse_one(reference, named, f"reference #{position}")
-    return _parse_one(schema, named, "schema")
+    return _self_contained(_parse_one(schema, named, "schema"), named)
 
 
-def _parse_one(schema: AvroSchema, named: dict[str, Any], what: str) -> Any:
+def _parse_one(schema: AvroSchema | None, named: dict[str, Any], what: str) -> Any:
     """Parse one schema into `named`, raising ValueError on any failure."""
     value = _to_json_value(schema)
     try:
         return parse_schema(value, named_schemas=named)
     except UnknownType as exc:
         msg = (
-            f"invalid Avro {what}: unknown type {exc.name!r}; pass the schema "
-            "that defines it in `references`"
+            f"invalid Avro {what}: unknown type {exc.name!r}; pass the schema that defines it in `references`"
         )
         raise ValueError(msg) from exc
     except (SchemaParseException, ValueError, TypeError, KeyError, AttributeError) as exc:
         msg = f"invalid Avro {what}: {exc}"
         raise ValueError(msg) from exc
+
+
+def _self_contained(parsed: Any, named: dict[str, Any]) -> Any:
+    """Make a parsed schema carry the named types it uses.
+
+    fastavro's reader and writer re-parse the schema they are given with no
+    named types known, unless it is a dict marked as parsed that lists them.
+    `parse_schema` marks only records that way, so an array, map, union or
+    bare name using a type from a reference would fail with UnknownType when
+    used. Mark every dict at the top (and in a top-level union) the same way,
+    and replace a bare name by its definition.
+    """
+    if isinstance(parsed, str) and parsed in named:
+        parsed = named[parsed]
+    if isinstance(parsed, dict):
+        return {**parsed, "__fastavro_parsed": True, "__named_schemas": named}
+    if isinstance(parsed, list):
+        return [_self_contained(member, named) for member in parsed]
+    return parsed
 
 
 def schema_name(parsed: Any) -> str:

@@ -31,9 +31,7 @@ class SerdeError(SerializationError):
         6
     """
 
-    def __init__(
-        self, message: str, *, field: str | None = None, position: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, field: str | None = None, position: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field

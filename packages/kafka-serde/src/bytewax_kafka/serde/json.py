@@ -34,9 +34,7 @@ class JsonSerializer(SchemaSerializer[Any, bytes]):
         b'{"s":[1,3]}'
     """
 
-    def __init__(
-        self, *, default: Callable[[Any], Any] | None = None, option: int | None = None
-    ) -> None:
+    def __init__(self, *, default: Callable[[Any], Any] | None = None, option: int | None = None) -> None:
         self._default = default
         self._option = option
 

@@ -61,7 +61,7 @@ class PlainAvroSerializer(SchemaSerializer[Any, bytes]):
 
     def __init__(
         self,
-        schema: AvroSchema,
+        schema: AvroSchema | None,
         named_schemas: Mapping[str, Any] | None = None,
         *,
         references: Sequence[AvroSchema] = (),
@@ -163,7 +163,7 @@ class PlainAvroDeserializer(SchemaDeserializer[bytes, Any]):
 
     def __init__(
         self,
-        schema: AvroSchema,
+        schema: AvroSchema | None,
         named_schemas: Mapping[str, Any] | None = None,
         *,
         references: Sequence[AvroSchema] = (),
@@ -173,9 +173,7 @@ class PlainAvroDeserializer(SchemaDeserializer[bytes, Any]):
         self.reader_schema = (
             None
             if reader_schema is None
-            else parse_avro_schema(
-                reader_schema, references=references, named_schemas=named_schemas
-            )
+            else parse_avro_schema(reader_schema, references=references, named_schemas=named_schemas)
         )
         self._name = schema_name(self.schema)
 
