@@ -7,6 +7,8 @@ reason, which the pytest plugin turns into a skip.
 
 from __future__ import annotations
 
+import gc
+import warnings
 from typing import Any
 
 from bytewax_kafka.testing.broker import Broker, wait_for_metadata
@@ -26,12 +28,22 @@ def docker_unavailable_reason() -> str | None:
         import docker
     except ImportError:
         return "the 'docker' package is not installed"
-    try:
-        client = docker.from_env(timeout=5)
-        client.ping()
-    except Exception as exc:  # DockerException and connection errors
-        return f"no Docker engine answers ({type(exc).__name__}: {exc})"
-    return None
+    # docker-py leaves the socket of a failed connection open. Collect it here,
+    # quietly, instead of in whatever test the garbage collector interrupts next
+    # (where ``-W error`` turns the ResourceWarning into a failure).
+    reason: str | None = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            client = docker.from_env(timeout=5)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except Exception as exc:  # DockerException and connection errors
+            reason = f"no Docker engine answers ({type(exc).__name__}: {exc})"
+        gc.collect()
+    return reason
 
 
 class Container(Broker):
@@ -54,9 +66,7 @@ class Container(Broker):
         self, flavor: str = "kafka", *, image: str | None = None, start_timeout: float = 120.0
     ) -> None:
         if flavor not in DEFAULT_IMAGES:
-            raise ValueError(
-                f"unknown container flavor {flavor!r}; use one of {sorted(DEFAULT_IMAGES)}"
-            )
+            raise ValueError(f"unknown container flavor {flavor!r}; use one of {sorted(DEFAULT_IMAGES)}")
         self.flavor = flavor
         self.kind = "redpanda" if flavor == "redpanda" else "kafka-container"
         self.features = frozenset(

@@ -62,9 +62,7 @@ def create_topic(
     return name
 
 
-def wait_for_partitions(
-    target: str | Config, topic: str, partitions: int, *, timeout: float = 30.0
-) -> None:
+def wait_for_partitions(target: str | Config, topic: str, partitions: int, *, timeout: float = 30.0) -> None:
     """Block until metadata shows ``partitions`` partitions of ``topic``, each with a leader."""
     admin = AdminClient(_conf(target))
     deadline = time.monotonic() + timeout

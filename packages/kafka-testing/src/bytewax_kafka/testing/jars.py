@@ -126,8 +126,7 @@ def _fetch(version: str, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         out = (proc.stdout + proc.stderr)[-4000:]
         raise JarsUnavailable(
-            f"fetching Apache Kafka {version} jars with Maven failed "
-            f"(exit {proc.returncode}):\n{out}"
+            f"fetching Apache Kafka {version} jars with Maven failed (exit {proc.returncode}):\n{out}"
         )
     libs = target / "libs"
     if libs.exists():

