@@ -1,0 +1,208 @@
+"""Release check: build every package, inspect the artifacts, install each wheel alone.
+
+Each wheel goes into its own clean virtualenv with nothing but its declared
+dependencies (siblings come from the freshly built dist folder, third-party
+packages at the versions uv.lock pins, so the uv cache serves them), and its
+module must import there.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.packaging
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: distribution name -> import path, for the five published packages.
+PACKAGES = {
+    "bytewax-kafka-core": "bytewax_kafka.core",
+    "bytewax-kafka-operators": "bytewax_kafka.operators",
+    "bytewax-kafka-serde": "bytewax_kafka.serde",
+    "bytewax-kafka-testing": "bytewax_kafka.testing",
+    "bytewax-kafka-bench": "bytewax_kafka.bench",
+}
+
+
+def uv() -> str:
+    found = shutil.which("uv")
+    if found is None:
+        pytest.fail("the packaging test needs 'uv' on PATH")
+    return found
+
+
+def uv_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT")}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
+
+
+def run(*argv: str | Path, cwd: Path = ROOT) -> str:
+    proc = subprocess.run(
+        [str(a) for a in argv],
+        cwd=cwd,
+        env=uv_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{' '.join(str(a) for a in argv)} failed with exit {proc.returncode}:\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc.stdout
+
+
+def wheel_stem(dist: str) -> str:
+    return dist.replace("-", "_")
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every package built once per session: a wheel and an sdist each."""
+    out = tmp_path_factory.mktemp("dist")
+    run(uv(), "build", "--all-packages", "-o", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def constraints(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The third-party versions uv.lock pins, as a pip constraints file."""
+    path = tmp_path_factory.mktemp("constraints") / "constraints.txt"
+    run(
+        uv(),
+        "export",
+        "--frozen",
+        "--all-packages",
+        "--no-emit-workspace",
+        "--no-hashes",
+        "--no-header",
+        "--no-annotate",
+        "-o",
+        path,
+    )
+    return path
+
+
+def wheels(dist: Path) -> dict[str, Path]:
+    return {d: next(dist.glob(f"{wheel_stem(d)}-*.whl")) for d in PACKAGES}
+
+
+def test_one_wheel_and_one_sdist_per_package(dist):
+    artifacts = sorted(p.name for p in dist.iterdir() if p.suffix in (".whl", ".gz"))
+    assert len(artifacts) == 10, artifacts
+    for name in PACKAGES:
+        stem = wheel_stem(name)
+        assert [a for a in artifacts if a.startswith(f"{stem}-") and a.endswith(".whl")], name
+        assert [a for a in artifacts if a.startswith(f"{stem}-") and a.endswith(".tar.gz")], name
+
+
+def test_wheels_own_only_their_leaf_package(dist):
+    for name, module in PACKAGES.items():
+        wheel = wheels(dist)[name]
+        files = zipfile.ZipFile(wheel).namelist()
+        leaf = module.replace(".", "/")
+        # The namespace level belongs to nobody: one __init__.py there would
+        # shadow every sibling installed next to it.
+        assert "bytewax_kafka/__init__.py" not in files, wheel.name
+        assert f"{leaf}/__init__.py" in files, wheel.name
+        assert f"{leaf}/py.typed" in files, wheel.name
+        code = [f for f in files if f.endswith(".py")]
+        assert all(f.startswith(f"{leaf}/") for f in code), (wheel.name, code)
+
+
+def test_testing_wheel_ships_its_pom_plugin_and_script(dist):
+    wheel = zipfile.ZipFile(wheels(dist)["bytewax-kafka-testing"])
+    assert "bytewax_kafka/testing/pom.xml" in wheel.namelist()
+    entry_points = next(n for n in wheel.namelist() if n.endswith("entry_points.txt"))
+    text = wheel.read(entry_points).decode()
+    assert "[pytest11]" in text
+    assert "bytewax_kafka = bytewax_kafka.testing.plugin" in text
+    assert "bytewax-kafka-broker = bytewax_kafka.testing.cli:main" in text
+
+
+def test_sdists_hold_sources_readme_and_marker(dist):
+    for name, module in PACKAGES.items():
+        sdist = next(dist.glob(f"{wheel_stem(name)}-*.tar.gz"))
+        with tarfile.open(sdist) as tar:
+            members = [m.split("/", 1)[1] for m in tar.getnames() if "/" in m]
+        leaf = module.replace(".", "/")
+        assert "pyproject.toml" in members, sdist.name
+        assert "README.md" in members, sdist.name
+        assert f"src/{leaf}/py.typed" in members, sdist.name
+        assert "src/bytewax_kafka/__init__.py" not in members, sdist.name
+
+
+def record_hashes(record: str, prefix: str = "bytewax_kafka/") -> dict[str, str]:
+    rows = csv.reader(io.StringIO(record))
+    return {row[0]: row[1] for row in rows if row and row[0].startswith(prefix)}
+
+
+def test_each_wheel_installs_alone_and_imports(dist, constraints, tmp_path):
+    built = wheels(dist)
+    for name, module in PACKAGES.items():
+        venv = tmp_path / name
+        run(uv(), "venv", "--python", "3.11", "--no-project", venv, cwd=tmp_path)
+        python = venv / "bin" / "python"
+        run(
+            uv(),
+            "pip",
+            "install",
+            "--python",
+            python,
+            "--find-links",
+            dist,
+            "--constraint",
+            constraints,
+            built[name],
+            cwd=tmp_path,
+        )
+        out = run(
+            python,
+            "-c",
+            f"import {module} as m, sys; print(m.__file__); print(sys.prefix)",
+            cwd=tmp_path,
+        )
+        module_file, prefix = out.split()
+        assert Path(prefix) == venv
+        assert Path(module_file).is_relative_to(venv), module_file
+
+        # Every bytewax-kafka distribution in the venv is one we just built:
+        # siblings came from the dist folder, not from some index.
+        site = Path(module_file).parents[2]
+        installed = sorted(site.glob("bytewax_kafka_*.dist-info"))
+        assert any(d.name.startswith(f"{wheel_stem(name)}-") for d in installed)
+        for info in installed:
+            dist_name = info.name.split("-")[0]
+            wheel = zipfile.ZipFile(next(dist.glob(f"{dist_name}-*.whl")))
+            in_wheel = record_hashes(wheel.read(f"{info.name}/RECORD").decode())
+            assert record_hashes((info / "RECORD").read_text()) == in_wheel, info.name
+            for path, digest in in_wheel.items():
+                data = (site / path).read_bytes()
+                b64 = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+                assert digest == f"sha256={b64.decode()}", path
+
+        if name == "bytewax-kafka-testing":
+            # The script and the pytest plugin are visible to the fresh venv.
+            assert "Ctrl-C" in run(venv / "bin" / "bytewax-kafka-broker", "--help", cwd=tmp_path)
+            plugins = run(
+                python,
+                "-c",
+                "from importlib.metadata import entry_points;"
+                "print([e.value for e in entry_points(group='pytest11')])",
+                cwd=tmp_path,
+            )
+            assert "bytewax_kafka.testing.plugin" in plugins
