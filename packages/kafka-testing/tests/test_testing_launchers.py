@@ -144,13 +144,14 @@ def test_apache_kafka_with_invalid_config_fails_fast_with_log_tail():
     assert broker.workdir is None  # the temporary folder went with the failure
 
 
-def test_apache_kafka_that_exits_while_starting_fails_fast_with_log_tail(proc):
+def test_apache_kafka_that_exits_while_starting_fails_fast_with_log_tail(proc, tmp_path):
     # The port is taken, so the broker process starts, fails to bind and exits.
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        broker = ApacheKafka(port=port, start_timeout=90)
+        # A workdir of our own: the launcher keeps it (and its nodes) after stop.
+        broker = ApacheKafka(port=port, start_timeout=90, workdir=tmp_path / "kafka")
         started = time.monotonic()
         with pytest.raises(BrokerStartError) as info:
             broker.start()
@@ -159,11 +160,15 @@ def test_apache_kafka_that_exits_while_starting_fails_fast_with_log_tail(proc):
     message = str(info.value)
     assert "exited before it was ready" in message
     assert "--- log tail ---" in message
-    assert "kafka.log" in message  # names the log it quotes
+    assert str(broker.log_path) in message  # names the log it quotes
     assert elapsed < 45, f"took {elapsed:.1f}s instead of failing as soon as Kafka exited"
-    # Nothing of the failed broker is left: no JVM child of ours runs Kafka.
-    leftovers = [p for p in proc.children(os.getpid()) if "kafka.Kafka" in proc.cmdline(p)]
-    assert leftovers == []
+    assert "Address already in use" in broker.log_path.read_text()
+    # Nothing of the failed broker is left running.
+    pid = broker.nodes[0].process.pid
+    assert pid is not None
+    proc.wait_gone(pid, timeout=5)
+    config = str(broker.nodes[0].config_path)
+    assert [p for p in proc.children(os.getpid()) if config in proc.cmdline(p)] == []
 
 
 # -- External ----------------------------------------------------------------------

@@ -126,16 +126,15 @@ def wait_for_metadata(
     while True:
         dead = still_running()
         if dead is not None:
-            raise BrokerStartError(
-                f"{what} exited before it was ready: {dead}\n--- log tail ---\n{log_tail()}"
-            )
+            failure = f"{what} exited before it was ready: {dead}"
+            break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise BrokerStartError(
-                f"{what} not ready after {timeout:.0f}s ({last})\n--- log tail ---\n{log_tail()}"
-            )
+            failure = f"{what} not ready after {timeout:.0f}s ({last})"
+            break
         try:
-            md = admin.list_topics(timeout=min(2.0, max(remaining, 0.1)))
+            # Short attempts: a dead process is noticed within about a second.
+            md = admin.list_topics(timeout=min(1.0, max(remaining, 0.1)))
         except Exception as exc:  # KafkaException: transport errors while starting
             last = f"metadata request failed: {exc}"
         else:
@@ -143,6 +142,10 @@ def wait_for_metadata(
                 return
             last = f"metadata lists {len(md.brokers)} of {expected_brokers} brokers"
         time.sleep(0.2)
+    # Drop the client before raising: the traceback keeps this frame alive, and
+    # a live client keeps reconnecting (and logging) to a broker that is gone.
+    del admin
+    raise BrokerStartError(f"{failure}\n--- log tail ---\n{log_tail()}")
 
 
 def log_path_tail(path: Path | None, lines: int = 40) -> str:
