@@ -36,9 +36,15 @@ def list_partitions(
     for topic in topics:
         t = md.topics.get(topic)
         if t is None:
-            # Not in the full listing: ask for it by name to tell missing from
-            # unauthorized (brokers hide topics a client may not describe).
-            t = _one(admin, topic, timeout, brokers)
+            # Not in the full listing: missing, or hidden because this client
+            # may not describe it. Ask by name only to tell which; a broker
+            # that auto-creates on such a request (Tansu does) must not turn
+            # a missing topic into an empty one, so it is missing either way.
+            named = _one(admin, topic, timeout, brokers)
+            if named.error is not None and named.error.code() == CKError.TOPIC_AUTHORIZATION_FAILED:
+                t = named
+            else:
+                raise KafkaTopicError(f"topic {topic!r} does not exist on {brokers}", topic=topic)
         if t.error is not None:
             code = t.error.code()
             if code == CKError.TOPIC_AUTHORIZATION_FAILED:
