@@ -1,0 +1,209 @@
+"""Reading from and writing to Kafka: the ``input`` and ``output`` operators."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeGuard
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream, operator
+from confluent_kafka import OFFSET_BEGINNING
+
+from bytewax_kafka.core import KafkaEpochSink, KafkaError, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax_kafka.core.offsets import StartingOffset
+from bytewax_kafka.operators.types import KafkaOpOut, KafkaStepError
+
+__all__ = ["input", "output"]
+
+RawMessage = KafkaSourceMessage[bytes | None, bytes | None]
+RawError = KafkaError[bytes | None, bytes | None]
+#: What :func:`output` accepts.
+OutputItem = KafkaSinkMessage[Any, Any] | KafkaSourceMessage[Any, Any]
+
+
+def _is_message(item: Any) -> TypeGuard[KafkaSourceMessage[Any, Any]]:
+    return isinstance(item, KafkaSourceMessage)
+
+
+def _with_step(step_id: str, err: KafkaError[Any, Any]) -> KafkaStepError[Any, Any]:
+    if isinstance(err, KafkaStepError):
+        return err
+    return KafkaStepError(err.err, err.msg, step_id)
+
+
+@operator
+def _split(step_id: str, up: Stream[Any], origin: str) -> KafkaOpOut[Any, KafkaStepError[Any, Any]]:
+    """Split a stream of messages and errors into ``oks`` and ``errs``.
+
+    Errors that do not say which step they come from are marked as coming
+    from ``origin``.
+    """
+    b = op.branch("branch", up, _is_message)
+    errs = op.map("mark_errs", b.falses, lambda e: _with_step(origin, e))
+    return KafkaOpOut(b.trues, errs)
+
+
+@operator
+def input(
+    step_id: str,
+    flow: Dataflow,
+    *,
+    brokers: Iterable[str],
+    topics: Iterable[str],
+    tail: bool = True,
+    starting_offset: StartingOffset = OFFSET_BEGINNING,
+    add_config: Mapping[str, Any] | None = None,
+    batch_size: int = 1000,
+) -> KafkaOpOut[RawMessage, KafkaStepError[bytes | None, bytes | None]]:
+    """Read Kafka topics into two streams: messages and consumer errors.
+
+    The source is :class:`~bytewax_kafka.core.KafkaSource` with
+    ``raise_on_errors=False``: an error Kafka reports for a partition becomes
+    an item of ``errs`` instead of stopping the flow. Errors librdkafka
+    recovers from on its own (a broker briefly unreachable) are only logged;
+    a cluster that stays unreachable stops the flow (see ``KafkaSource``'s
+    ``timeout``).
+
+    Each Kafka partition is a bytewax partition; recovery stores the next
+    offset of each.
+
+    Args:
+        step_id: Unique id of the step.
+        flow: The dataflow.
+        brokers: ``host:port`` addresses of the cluster.
+        topics: Topics to read.
+        tail: Keep waiting for new messages (True), or stop at the end
+            offsets the partitions had when the flow started (False).
+        starting_offset: Where to start without recovery state:
+            ``OFFSET_BEGINNING`` (default), ``OFFSET_END``, ``OFFSET_STORED``
+            (the committed offset of the ``group.id`` given in
+            ``add_config``), an offset, or a ``datetime``.
+        add_config: librdkafka settings merged over the source's.
+        batch_size: Most messages read at a time per partition.
+
+    Returns:
+        ``oks``: :class:`~bytewax_kafka.core.KafkaSourceMessage` items with
+        ``bytes`` (or None) keys and values. ``errs``:
+        :class:`~bytewax_kafka.operators.KafkaStepError` items, whose ``msg``
+        holds the topic, partition and offset the error is about; dropped if
+        nothing is attached to them.
+
+    Example:
+        >>> from bytewax.dataflow import Dataflow
+        >>> from bytewax_kafka import operators as kop
+        >>> flow = Dataflow("example")
+        >>> kinp = kop.input("kafka-in", flow, brokers=["localhost:19092"], topics=["in-topic"])
+        >>> kop.output("kafka-out", kinp.oks, brokers=["localhost:19092"], topic="out-topic")
+    """
+    source = KafkaSource(
+        brokers,
+        topics,
+        tail,
+        starting_offset,
+        add_config,
+        batch_size,
+        raise_on_errors=False,
+    )
+    items = op.input("kafka_input", flow, source)
+    out: KafkaOpOut[RawMessage, KafkaStepError[bytes | None, bytes | None]] = _split(
+        "split_err", items, step_id
+    )
+    return out
+
+
+def _worker_key() -> str:
+    # Unique to this worker thread for the life of the process: all its
+    # messages go to one sink partition, hence one producer, in order.
+    return f"{os.getpid()}:{threading.get_ident()}"
+
+
+def _router(step_id: str, topic: str | None) -> Any:
+    def route(batch: list[Any]) -> list[tuple[str, KafkaSinkMessage[Any, Any]]]:
+        rk = _worker_key()
+        out: list[tuple[str, KafkaSinkMessage[Any, Any]]] = []
+        append = out.append
+        for item in batch:
+            if type(item) is not KafkaSinkMessage:
+                item = _sink_message(step_id, item)
+            if topic is None and item.topic is None:
+                raise ValueError(
+                    f"step {step_id!r}: a message has no topic and the output has no default "
+                    f"topic (topic=None); set KafkaSinkMessage.topic or the output's topic: {item!r:.200}"
+                )
+            append((rk, item))
+        return out
+
+    return route
+
+
+def _sink_message(step_id: str, item: Any) -> KafkaSinkMessage[Any, Any]:
+    if isinstance(item, KafkaSinkMessage):
+        return item
+    if isinstance(item, KafkaSourceMessage):
+        return item.to_sink()
+    raise TypeError(
+        f"step {step_id!r} takes KafkaSinkMessage or KafkaSourceMessage items, "
+        f"got {type(item).__name__}: {item!r:.200}"
+    )
+
+
+@operator
+def output(
+    step_id: str,
+    up: Stream[OutputItem],
+    *,
+    brokers: Iterable[str],
+    topic: str | None = None,
+    add_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Write messages to Kafka, waiting for the broker's acknowledgements once per epoch.
+
+    Items are :class:`~bytewax_kafka.core.KafkaSinkMessage`, or
+    :class:`~bytewax_kafka.core.KafkaSourceMessage` converted with
+    :meth:`~bytewax_kafka.core.KafkaSourceMessage.to_sink`: the key, value,
+    headers and timestamp (when the broker gave one) are kept, the topic and
+    partition are not (the message goes to ``topic``, placed by its key).
+    Keys and values must already be ``bytes`` (or None); see
+    :func:`~bytewax_kafka.operators.serialize`.
+
+    Each message goes to its own ``topic`` if set, else to ``topic``; to its
+    own ``partition`` if set, else where the ``murmur2_random`` partitioner
+    puts its key (as Java clients do).
+
+    Delivery: the sink is :class:`~bytewax_kafka.core.KafkaEpochSink`. Writes
+    are not waited for batch by batch; when bytewax closes an epoch, every
+    message of that epoch is confirmed by the broker before the epoch's
+    recovery state is committed (at-least-once: after a crash, the messages
+    of the epoch being resumed are written again). A failed delivery stops the
+    flow with :class:`~bytewax_kafka.core.KafkaDeliveryError`; none is dropped.
+
+    The messages of one worker are written by one producer, in the order that
+    worker emitted them. Internally each message is paired with a routing key
+    naming the worker that emitted it; routing keys only choose which worker's
+    producer writes a message, never the Kafka partition.
+
+    Args:
+        step_id: Unique id of the step.
+        up: Messages to write.
+        brokers: ``host:port`` addresses of the cluster.
+        topic: Topic for messages that do not name their own. With None,
+            a message without a topic stops the flow with a ``ValueError``.
+        add_config: librdkafka producer settings merged over ours
+            (``partitioner=murmur2_random``, ``message.timeout.ms=30000``,
+            ``linger.ms=5``).
+
+    Example:
+        >>> import bytewax.operators as op
+        >>> from bytewax.dataflow import Dataflow
+        >>> from bytewax_kafka import operators as kop
+        >>> from bytewax_kafka.core import KafkaSinkMessage
+        >>> flow = Dataflow("example")
+        >>> kinp = kop.input("kafka-in", flow, brokers=["localhost:19092"], topics=["in-topic"])
+        >>> upper = op.map("upper", kinp.oks, lambda m: KafkaSinkMessage(m.key, (m.value or b"").upper()))
+        >>> kop.output("kafka-out", upper, brokers=["localhost:19092"], topic="out-topic")
+    """
+    sink = KafkaEpochSink(brokers, topic, add_config)
+    keyed = op.flat_map_batch("route", up, _router(step_id, topic))
+    op.output("kafka_output", keyed, sink)
