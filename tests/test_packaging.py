@@ -113,7 +113,8 @@ def test_one_wheel_and_one_sdist_per_package(dist):
 def test_wheels_own_only_their_leaf_package(dist):
     for name, module in PACKAGES.items():
         wheel = wheels(dist)[name]
-        files = zipfile.ZipFile(wheel).namelist()
+        with zipfile.ZipFile(wheel) as zf:
+            files = zf.namelist()
         leaf = module.replace(".", "/")
         # The namespace level belongs to nobody: one __init__.py there would
         # shadow every sibling installed next to it.
@@ -125,10 +126,10 @@ def test_wheels_own_only_their_leaf_package(dist):
 
 
 def test_testing_wheel_ships_its_pom_plugin_and_script(dist):
-    wheel = zipfile.ZipFile(wheels(dist)["bytewax-kafka-testing"])
-    assert "bytewax_kafka/testing/pom.xml" in wheel.namelist()
-    entry_points = next(n for n in wheel.namelist() if n.endswith("entry_points.txt"))
-    text = wheel.read(entry_points).decode()
+    with zipfile.ZipFile(wheels(dist)["bytewax-kafka-testing"]) as wheel:
+        assert "bytewax_kafka/testing/pom.xml" in wheel.namelist()
+        entry_points = next(n for n in wheel.namelist() if n.endswith("entry_points.txt"))
+        text = wheel.read(entry_points).decode()
     assert "[pytest11]" in text
     assert "bytewax_kafka = bytewax_kafka.testing.plugin" in text
     assert "bytewax-kafka-broker = bytewax_kafka.testing.cli:main" in text
@@ -187,8 +188,8 @@ def test_each_wheel_installs_alone_and_imports(dist, constraints, tmp_path):
         assert any(d.name.startswith(f"{wheel_stem(name)}-") for d in installed)
         for info in installed:
             dist_name = info.name.split("-")[0]
-            wheel = zipfile.ZipFile(next(dist.glob(f"{dist_name}-*.whl")))
-            in_wheel = record_hashes(wheel.read(f"{info.name}/RECORD").decode())
+            with zipfile.ZipFile(next(dist.glob(f"{dist_name}-*.whl"))) as wheel:
+                in_wheel = record_hashes(wheel.read(f"{info.name}/RECORD").decode())
             assert record_hashes((info / "RECORD").read_text()) == in_wheel, info.name
             for path, digest in in_wheel.items():
                 data = (site / path).read_bytes()
