@@ -1,12 +1,14 @@
 """Property: random bytes never crash ``deserialize``; every message lands in oks or errs.
 
-Every deserializer of ``bytewax_kafka.serde`` (and the user guide's orjson
-classes) gets arbitrary keys and values; one flow per example, on
+Every deserializer of ``bytewax_kafka.serde``, the user guide's orjson
+classes and confluent's registry Avro deserializer (bare and guarded, on a
+mock registry) get arbitrary keys and values; one flow per example, on
 TestingSource items, no broker.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import bytewax.operators as op
@@ -15,13 +17,20 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 from confluent_kafka import KafkaError as CKError
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bytewax_kafka import operators as kop
 from bytewax_kafka.core import KafkaSourceMessage
 from bytewax_kafka.operators import KafkaStepError
-from bytewax_kafka.serde import JsonDeserializer, PlainAvroDeserializer, SchemaDeserializer
+from bytewax_kafka.serde import (
+    GuardedDeserializer,
+    JsonDeserializer,
+    PlainAvroDeserializer,
+    SchemaDeserializer,
+)
 
 
 class KeyDeserializer(SchemaDeserializer[bytes, str]):
@@ -51,18 +60,29 @@ READING = {
     ],
 }
 
+REGISTRY = SchemaRegistryClient.new_client({"url": "mock://operators-properties"})
+SCHEMA_ID = REGISTRY.register_schema("t-value", Schema(json.dumps(READING), "AVRO"))
+
 DESERIALIZERS = {
     "json": JsonDeserializer(),
     "plain_avro_record": PlainAvroDeserializer(READING),
     "plain_avro_string": PlainAvroDeserializer('"string"'),
     "guide_orjson": JSONDeserializer(),
     "guide_key": KeyDeserializer(),
+    "registry_avro": AvroDeserializer(REGISTRY),
+    "registry_avro_guarded": GuardedDeserializer(AvroDeserializer(REGISTRY)),
 }
 
-# Mostly garbage, sometimes valid JSON, sometimes nothing at all.
+# Mostly garbage, sometimes valid JSON, sometimes framed like the registry's
+# wire format (magic byte 0, a known or unknown schema id), sometimes None.
 payloads = st.one_of(
     st.none(),
     st.binary(max_size=48),
+    st.builds(
+        lambda sid, rest: b"\x00" + sid.to_bytes(4, "big") + rest,
+        st.sampled_from([SCHEMA_ID, SCHEMA_ID + 1000]),
+        st.binary(max_size=32),
+    ),
     st.builds(
         lambda d: orjson.dumps(d),
         st.dictionaries(st.text(max_size=5), st.integers(-(2**63), 2**63 - 1), max_size=3),

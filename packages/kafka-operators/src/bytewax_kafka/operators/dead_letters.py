@@ -47,7 +47,7 @@ ready to be processed again by a fixed flow.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import bytewax.operators as op
@@ -303,7 +303,7 @@ def dead_letter(
     output("kafka_output", records, brokers=brokers, topic=topic, add_config=add_config)
 
 
-def _parser(step_id: str) -> Any:
+def _parser(step_id: str) -> Callable[[list[KafkaSourceMessage[Raw, Raw]]], list[Any]]:
     def parse_batch(batch: list[KafkaSourceMessage[Raw, Raw]]) -> list[Any]:
         out: list[Any] = []
         for record in batch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeGuard
 
 import bytewax.operators as op
@@ -119,7 +119,9 @@ def _worker_key() -> str:
     return f"{os.getpid()}:{threading.get_ident()}"
 
 
-def _router(step_id: str, topic: str | None) -> Any:
+def _router(
+    step_id: str, topic: str | None
+) -> Callable[[list[Any]], list[tuple[str, KafkaSinkMessage[Any, Any]]]]:
     def route(batch: list[Any]) -> list[tuple[str, KafkaSinkMessage[Any, Any]]]:
         rk = _worker_key()
         out: list[tuple[str, KafkaSinkMessage[Any, Any]]] = []

@@ -88,7 +88,9 @@ def _not_a(step_id: str, expected: str, item: Any) -> TypeError:
     return TypeError(f"step {step_id!r} takes {expected} items, got {type(item).__name__}: {item!r:.200}")
 
 
-def _deserializer(step_id: str, key_de: DeserializerFn | None, val_de: DeserializerFn | None) -> Any:
+def _deserializer(
+    step_id: str, key_de: DeserializerFn | None, val_de: DeserializerFn | None
+) -> Callable[[list[Any]], list[Any]]:
     def de_batch(batch: list[Any]) -> list[Any]:
         out: list[Any] = []
         append = out.append
@@ -256,7 +258,7 @@ def _failed_sink_message(msg: SinkMsg, topic: str | None) -> SourceMsg:
 
 def _serializer(
     step_id: str, key_ser: SerializerFn | None, val_ser: SerializerFn | None, topic: str | None
-) -> Any:
+) -> Callable[[list[Any]], list[Any]]:
     def ser_batch(batch: list[Any]) -> list[Any]:
         out: list[Any] = []
         append = out.append
