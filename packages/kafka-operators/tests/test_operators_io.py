@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -252,3 +255,44 @@ def test_resume_after_a_crash_loses_nothing(
     assert seen[0] < n  # resumed, not restarted
     values = [r.value for r in kafka_read_to_end(dst)]
     assert set(values) == {str(i).encode() for i in range(n)}
+
+
+FLOW_MODULE = """
+import os
+from bytewax.dataflow import Dataflow
+from bytewax_kafka import operators as kop
+
+brokers = os.environ["BWK_BROKERS"].split(",")
+flow = Dataflow("procs")
+kinp = kop.input("in", flow, brokers=brokers, topics=[os.environ["BWK_IN"]], tail=False, batch_size=25)
+kop.output("out", kinp.oks, brokers=brokers, topic=os.environ["BWK_OUT"])
+"""
+
+
+def test_round_trip_with_two_processes(
+    kafka_bootstrap: str,
+    topic_factory: TopicFactory,
+    kafka_produce: Produce,
+    kafka_read_to_end: Reader,
+    tmp_path: Path,
+) -> None:
+    src, dst = topic_factory(partitions=4), topic_factory(partitions=3)
+    sent = [(f"k{i % 11}".encode(), str(i).encode()) for i in range(1000)]
+    kafka_produce(src, sent)
+    (tmp_path / "procs_flow.py").write_text(FLOW_MODULE)
+    env = {**os.environ, "BWK_BROKERS": kafka_bootstrap, "BWK_IN": src, "BWK_OUT": dst}
+    subprocess.run(
+        [sys.executable, "-m", "bytewax.testing", "procs_flow:flow", "-p", "2"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    got = kafka_read_to_end(dst)
+    assert sorted((r.key, r.value) for r in got) == sorted(sent)
+    per_key: dict[bytes, list[bytes]] = defaultdict(list)
+    for r in got:
+        per_key[r.key].append(r.value)
+    for key, values in per_key.items():
+        assert values == [v for k, v in sent if k == key], key
