@@ -274,7 +274,7 @@ def _serializer(
             dest = msg.topic or topic
             key = msg.key
             value = msg.value
-            headers = msg.headers
+            headers = msg.headers or []
             # A serializer may add headers (confluent's header_schema_id_serializer
             # appends the schema id): give it a copy and keep what it adds.
             ctx_headers = list(headers)
