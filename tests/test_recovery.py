@@ -45,7 +45,9 @@ def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     ("mode", "sink"),
     [("1-worker", "epoch"), ("1-worker", "dynamic"), ("2-workers", "epoch"), ("2-processes", "epoch")],
 )
-def test_sigkill_and_resume_loses_nothing(mode, sink, kafka_bootstrap, topic_factory, kafka_read_to_end, tmp_path):
+def test_sigkill_and_resume_loses_nothing(
+    mode, sink, kafka_bootstrap, topic_factory, kafka_read_to_end, tmp_path
+):
     src = topic_factory(partitions=4)
     dst = topic_factory(partitions=1)
     produce_n(kafka_bootstrap, src, N)

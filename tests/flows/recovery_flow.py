@@ -25,9 +25,7 @@ RATE = float(os.environ.get("BWK_RATE", "0"))
 def _convert(batch: list) -> list:
     if RATE:
         time.sleep(len(batch) / RATE)
-    return [
-        KafkaSinkMessage(m.key, f"{m.partition}:{m.offset}".encode(), partition=0) for m in batch
-    ]
+    return [KafkaSinkMessage(m.key, f"{m.partition}:{m.offset}".encode(), partition=0) for m in batch]
 
 
 def _route(batch: list) -> list:

@@ -17,12 +17,21 @@ SECRET = "hunter2-very-secret"
 
 @pytest.mark.parametrize(
     "key",
-    ["sasl.password", "ssl.key.password", "sasl.oauthbearer.client.secret", "SASL.PASSWORD",
-     "ssl.keystore.password", "sasl.oauthbearer.config"],
+    [
+        "sasl.password",
+        "ssl.key.password",
+        "sasl.oauthbearer.client.secret",
+        "SASL.PASSWORD",
+        "ssl.keystore.password",
+        "sasl.oauthbearer.config",
+    ],
 )
 def test_secret_keys_are_recognised(key):
     assert is_secret(key)
-    assert redact({key: SECRET, "bootstrap.servers": "x:1"}) == {key: "[redacted]", "bootstrap.servers": "x:1"}
+    assert redact({key: SECRET, "bootstrap.servers": "x:1"}) == {
+        key: "[redacted]",
+        "bootstrap.servers": "x:1",
+    }
 
 
 def test_plain_keys_are_not_secret():
@@ -36,8 +45,15 @@ def test_scrub_removes_secret_values_from_text():
 
 
 def test_role_filters_drop_foreign_keys():
-    conf = {"bootstrap.servers": "b:1", "group.id": "g", "enable.auto.commit": True, "linger.ms": 5,
-            "transactional.id": "t", "auto.offset.reset": "earliest", "sasl.password": SECRET}
+    conf = {
+        "bootstrap.servers": "b:1",
+        "group.id": "g",
+        "enable.auto.commit": True,
+        "linger.ms": 5,
+        "transactional.id": "t",
+        "auto.offset.reset": "earliest",
+        "sasl.password": SECRET,
+    }
     admin = for_admin(conf)
     assert set(admin) == {"bootstrap.servers", "sasl.password"}
     assert "linger.ms" not in for_consumer(conf) and "group.id" in for_consumer(conf)
@@ -54,24 +70,36 @@ def test_admin_config_of_the_guides_consumer_group_recipe_raises_no_confwarn():
 
     from confluent_kafka.admin import AdminClient
 
-    conf = for_admin({"bootstrap.servers": "127.0.0.1:1", "group.id": "consumer_group",
-                      "enable.auto.commit": "true"})
+    conf = for_admin(
+        {"bootstrap.servers": "127.0.0.1:1", "group.id": "consumer_group", "enable.auto.commit": "true"}
+    )
     AdminClient({**conf, "logger": Catch()})
     assert not [m for m in logs if "CONFWARN" in m], logs
 
 
 def test_invalid_setting_names_the_key_and_hides_secrets():
     with pytest.raises(KafkaConfigError, match="no.such.setting") as info:
-        make_client(Consumer, {"bootstrap.servers": "x:1", "group.id": "g", "sasl.password": SECRET,
-                               "no.such.setting": 1}, "consumer")
+        make_client(
+            Consumer,
+            {"bootstrap.servers": "x:1", "group.id": "g", "sasl.password": SECRET, "no.such.setting": 1},
+            "consumer",
+        )
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None
 
 
 def test_invalid_value_is_reported_without_the_secret():
     with pytest.raises(KafkaConfigError) as info:
-        make_client(Consumer, {"bootstrap.servers": "x:1", "group.id": "g", "sasl.password": SECRET,
-                               "fetch.wait.max.ms": "not-a-number"}, "consumer")
+        make_client(
+            Consumer,
+            {
+                "bootstrap.servers": "x:1",
+                "group.id": "g",
+                "sasl.password": SECRET,
+                "fetch.wait.max.ms": "not-a-number",
+            },
+            "consumer",
+        )
     assert "fetch.wait.max.ms" in str(info.value)
     assert SECRET not in str(info.value)
 

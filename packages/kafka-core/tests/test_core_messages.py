@@ -58,7 +58,11 @@ def test_to_sink_keeps_key_value_headers_and_timestamp():
     m = KafkaSourceMessage(**full_source())
     s = m.to_sink()
     assert s == KafkaSinkMessage(
-        key=b"k", value=b"v", topic=None, headers=[("h", b"1"), ("n", None)], partition=None,
+        key=b"k",
+        value=b"v",
+        topic=None,
+        headers=[("h", b"1"), ("n", None)],
+        partition=None,
         timestamp=1_700_000_000_000,
     )
 

@@ -113,8 +113,10 @@ def test_keys_land_where_java_clients_put_them(kafka_bootstrap, topic_factory, k
 def test_user_partitioner_wins(kafka_bootstrap, topic_factory, kafka_read_to_end):
     topic = topic_factory(partitions=5)
     keys = [f"customer-{i}".encode() for i in range(100)]
-    write([KafkaSinkMessage(k, b"v") for k in keys],
-          KafkaSink([kafka_bootstrap], topic, add_config={"partitioner": "consistent"}))
+    write(
+        [KafkaSinkMessage(k, b"v") for k in keys],
+        KafkaSink([kafka_bootstrap], topic, add_config={"partitioner": "consistent"}),
+    )
     got = kafka_read_to_end(topic)
     assert any(r.partition != java_partition(r.key, 5) for r in got)
 
@@ -160,8 +162,9 @@ def test_failed_delivery_fails_the_flow(epoch):
     dead = f"127.0.0.1:{free_port()}"
     t = time.monotonic()
     with pytest.raises((BytewaxRuntimeError, KafkaDeliveryError)) as info:
-        write([KafkaSinkMessage(None, b"x")],
-              make_sink(epoch, [dead], "nowhere", {"message.timeout.ms": 2000}))
+        write(
+            [KafkaSinkMessage(None, b"x")], make_sink(epoch, [dead], "nowhere", {"message.timeout.ms": 2000})
+        )
     text = "".join(_chain(info.value))
     assert "delivery to topic 'nowhere'" in text
     assert isinstance(_root(info.value), KafkaDeliveryError)
@@ -180,8 +183,11 @@ def test_full_local_queue_is_waited_out_not_crashed(kafka_bootstrap, topic_facto
     # Field notes defect 6: BufferError crashed the reference.
     topic = topic_factory()
     items = [KafkaSinkMessage(None, str(i).encode()) for i in range(3000)]
-    write(items, make_sink(epoch, [kafka_bootstrap], topic, {"queue.buffering.max.messages": 50}),
-          batch_size=500)
+    write(
+        items,
+        make_sink(epoch, [kafka_bootstrap], topic, {"queue.buffering.max.messages": 50}),
+        batch_size=500,
+    )
     assert len(kafka_read_to_end(topic)) == 3000
 
 
@@ -201,8 +207,9 @@ def test_epoch_sink_flushes_per_epoch_not_per_batch(
     items = [KafkaSinkMessage(None, str(i).encode()) for i in range(2000)]
     from datetime import timedelta
 
-    write(items, KafkaEpochSink([kafka_bootstrap], topic), batch_size=10,
-          epoch_interval=timedelta(seconds=60))
+    write(
+        items, KafkaEpochSink([kafka_bootstrap], topic), batch_size=10, epoch_interval=timedelta(seconds=60)
+    )
     assert len(kafka_read_to_end(topic)) == 2000
     # 200 batches, one epoch: a flush per part per snapshot/close, never one per batch.
     assert len(flushes) < 200 / 4

@@ -104,7 +104,9 @@ def drain(part, want: int, timeout: float = 20.0) -> list:
 
 
 @pytest.mark.kafka_features("high_watermark")
-def test_offset_end_snapshot_is_concrete_and_restart_reads_what_came_meanwhile(kafka_bootstrap, topic_factory):
+def test_offset_end_snapshot_is_concrete_and_restart_reads_what_came_meanwhile(
+    kafka_bootstrap, topic_factory
+):
     # Field notes defect 3: the reference snapshots -1 until a message arrives,
     # so a restart re-seeks to the end and skips what arrived while down.
     topic = topic_factory(partitions=1)
@@ -149,7 +151,10 @@ def test_starting_time(kafka_bootstrap, topic_factory, flow_runner, kafka_produc
     items = collect(KafkaSource([kafka_bootstrap], [topic], tail=False, starting_offset=cut), flow_runner)
     assert [m.value for m in items] == [b"new"]
     future = cut + timedelta(days=1)
-    assert collect(KafkaSource([kafka_bootstrap], [topic], tail=False, starting_offset=future), flow_runner) == []
+    assert (
+        collect(KafkaSource([kafka_bootstrap], [topic], tail=False, starting_offset=future), flow_runner)
+        == []
+    )
 
 
 @pytest.mark.kafka_features("consumer_groups")
@@ -160,8 +165,9 @@ def test_offset_stored_starts_at_the_groups_committed_offset(kafka_bootstrap, to
     c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
     c.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
     c.close()
-    src = KafkaSource([kafka_bootstrap], [topic], tail=False, starting_offset=OFFSET_STORED,
-                      add_config={"group.id": group})
+    src = KafkaSource(
+        [kafka_bootstrap], [topic], tail=False, starting_offset=OFFSET_STORED, add_config={"group.id": group}
+    )
     assert values(collect(src, flow_runner)) == [7, 8, 9]
 
 
@@ -169,11 +175,21 @@ def test_offset_stored_starts_at_the_groups_committed_offset(kafka_bootstrap, to
 def test_offset_stored_without_commit_follows_auto_offset_reset(kafka_bootstrap, topic_factory, flow_runner):
     topic = topic_factory(partitions=1)
     produce_n(kafka_bootstrap, topic, 4)
-    earliest = KafkaSource([kafka_bootstrap], [topic], tail=False, starting_offset=OFFSET_STORED,
-                           add_config={"group.id": f"none-{topic}", "auto.offset.reset": "earliest"})
+    earliest = KafkaSource(
+        [kafka_bootstrap],
+        [topic],
+        tail=False,
+        starting_offset=OFFSET_STORED,
+        add_config={"group.id": f"none-{topic}", "auto.offset.reset": "earliest"},
+    )
     assert values(collect(earliest, flow_runner)) == [0, 1, 2, 3]
-    error = KafkaSource([kafka_bootstrap], [topic], tail=False, starting_offset=OFFSET_STORED,
-                        add_config={"group.id": f"none2-{topic}", "auto.offset.reset": "error"})
+    error = KafkaSource(
+        [kafka_bootstrap],
+        [topic],
+        tail=False,
+        starting_offset=OFFSET_STORED,
+        add_config={"group.id": f"none2-{topic}", "auto.offset.reset": "error"},
+    )
     with pytest.raises(KafkaConfigError, match="no committed offset"):
         build(error)
 
@@ -191,7 +207,9 @@ def test_guide_consumer_group_recipe_commits_to_the_group(kafka_bootstrap, topic
     c.close()
     assert committed == 10  # the final commit on close
     produce_n(kafka_bootstrap, topic, 3, start=10)
-    again = KafkaSource([kafka_bootstrap], [topic], tail=False, starting_offset=OFFSET_STORED, add_config=conf)
+    again = KafkaSource(
+        [kafka_bootstrap], [topic], tail=False, starting_offset=OFFSET_STORED, add_config=conf
+    )
     assert values(collect(again, flow_runner)) == [10, 11, 12]
 
 
@@ -249,9 +267,16 @@ def test_unreachable_broker_fails_within_timeout():
 
 
 def test_unreachable_broker_with_oauth_cb_fails_within_timeout():
-    src = KafkaSource(["127.0.0.1:1"], ["t"], timeout=2, add_config={
-        "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "OAUTHBEARER",
-        "oauth_cb": lambda _cfg: ("token", time.time() + 60)})
+    src = KafkaSource(
+        ["127.0.0.1:1"],
+        ["t"],
+        timeout=2,
+        add_config={
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": "OAUTHBEARER",
+            "oauth_cb": lambda _cfg: ("token", time.time() + 60),
+        },
+    )
     t = time.monotonic()
     with pytest.raises(KafkaTimeoutError):
         src.list_parts()
@@ -288,8 +313,9 @@ def test_consume_error_raises_naming_topic_and_partition(kafka_bootstrap, topic_
 def test_consume_error_as_item_when_not_raising(kafka_bootstrap, topic_factory):
     topic = topic_factory(partitions=1)
     produce_n(kafka_bootstrap, topic, 3)
-    src = KafkaSource([kafka_bootstrap], [topic], raise_on_errors=False,
-                      add_config={"auto.offset.reset": "error"})
+    src = KafkaSource(
+        [kafka_bootstrap], [topic], raise_on_errors=False, add_config={"auto.offset.reset": "error"}
+    )
     part = build(src, resume=1000)
     got = drain(part, 1, timeout=15)
     part.close()

@@ -84,7 +84,7 @@ class KafkaSourceMessage(Generic[K, V]):
         return dataclasses.replace(self, key=key, value=value)  # type: ignore[return-value, arg-type]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class KafkaSinkMessage(Generic[K, V]):
     """A message to write with :class:`~bytewax_kafka.core.KafkaSink`.
 
@@ -92,7 +92,7 @@ class KafkaSinkMessage(Generic[K, V]):
         key: Message key (None for keyless).
         value: Message value (None for a tombstone).
         topic: Destination topic; the sink's topic when None.
-        headers: ``(name, value)`` pairs.
+        headers: ``(name, value)`` pairs (None is taken as no headers).
         partition: Destination partition; the partitioner decides when None.
         timestamp: Milliseconds since the epoch; 0 lets the producer set it.
 
@@ -107,6 +107,24 @@ class KafkaSinkMessage(Generic[K, V]):
     headers: Headers = field(default_factory=list)
     partition: int | None = None
     timestamp: int = 0
+
+    def __init__(
+        self,
+        key: K,
+        value: V,
+        topic: str | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        timestamp: int = 0,
+    ) -> None:
+        # Written out (not generated) because a flow builds one per message:
+        # slot setters cost half of a frozen dataclass's object.__setattr__.
+        _SINK_KEY(self, key)
+        _SINK_VALUE(self, value)
+        _SINK_TOPIC(self, topic)
+        _SINK_HEADERS(self, [] if headers is None else headers)
+        _SINK_PARTITION(self, partition)
+        _SINK_TIMESTAMP(self, timestamp)
 
     def _with_key(self, key: K2) -> KafkaSinkMessage[K2, V]:
         return dataclasses.replace(self, key=key)  # type: ignore[return-value, arg-type]
@@ -145,8 +163,8 @@ class KafkaError(Generic[K, V]):
 _new = object.__new__
 
 
-def _setter(name: str) -> Callable[[Any, Any], None]:
-    setter: Callable[[Any, Any], None] = vars(KafkaSourceMessage)[name].__set__
+def _setter(name: str, cls: type = KafkaSourceMessage) -> Callable[[Any, Any], None]:
+    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
     return setter
 
 
@@ -158,6 +176,12 @@ _SET_LATENCY = _setter("latency")
 _SET_OFFSET = _setter("offset")
 _SET_PARTITION = _setter("partition")
 _SET_TIMESTAMP = _setter("timestamp")
+_SINK_KEY = _setter("key", KafkaSinkMessage)
+_SINK_VALUE = _setter("value", KafkaSinkMessage)
+_SINK_TOPIC = _setter("topic", KafkaSinkMessage)
+_SINK_HEADERS = _setter("headers", KafkaSinkMessage)
+_SINK_PARTITION = _setter("partition", KafkaSinkMessage)
+_SINK_TIMESTAMP = _setter("timestamp", KafkaSinkMessage)
 
 
 def _source_message(
