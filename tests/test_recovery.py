@@ -7,6 +7,7 @@ may step back only once per kill, by no more than a few seconds of input.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -92,7 +93,7 @@ def test_sigkill_and_resume_loses_nothing(
         per_partition[int(p)].append(int(o))
     bound = (SNAPSHOT_S + 3) * RATE
     for p, offsets in per_partition.items():
-        rewinds = [(a, b) for a, b in zip(offsets, offsets[1:]) if b <= a]
+        rewinds = [(a, b) for a, b in itertools.pairwise(offsets) if b <= a]
         assert len(rewinds) <= kills, f"partition {p}: {len(rewinds)} rewinds for {kills} kills"
         for a, b in rewinds:
             assert a - b < bound, f"partition {p} rewound from {a} to {b}: more than epochs in flight"

@@ -226,10 +226,13 @@ def test_dynamic_sink_delivers_each_batch_before_returning(kafka_bootstrap, topi
     monkeypatch.setattr(producer_mod.DeliveringProducer, "flush", spy)
     topic = topic_factory()
     write([KafkaSinkMessage(None, b"x")] * 100, KafkaSink([kafka_bootstrap], topic), batch_size=10)
-    assert calls and all(n == 0 for n in calls)
+    assert calls
+    assert all(n == 0 for n in calls)
 
 
 def test_delivery_error_names_topic_partition_and_cause():
     err = KafkaDeliveryError("orders", 3, "Broker: Message size too large", failed=4)
-    assert "orders" in str(err) and "partition 3" in str(err) and "too large" in str(err)
+    assert "orders" in str(err)
+    assert "partition 3" in str(err)
+    assert "too large" in str(err)
     assert "3 more failed" in str(err)
