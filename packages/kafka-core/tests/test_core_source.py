@@ -326,3 +326,40 @@ def test_consume_error_as_item_when_not_raising(kafka_bootstrap, topic_factory):
     assert got[0].msg.topic == topic
     assert got[0].msg.partition == 0
     assert got[0].err.code() != 0
+
+
+def test_one_consumer_serves_all_partitions_of_a_worker(kafka_bootstrap, topic_factory):
+    # Field notes defect 8: the reference makes a consumer (threads, connections) per partition.
+    topic = topic_factory(partitions=4)
+    produce_n(kafka_bootstrap, topic, 40)
+    src = KafkaSource([kafka_bootstrap], [topic], tail=False)
+    parts = [src.build_part("step", key, None) for key in src.list_parts()]
+    consumers = {id(p._worker.consumer) for p in parts}
+    got = []
+    for p in parts:
+        got.extend(drain(p, 10))
+    for p in parts:
+        p.close()
+    assert len(consumers) == 1
+    assert values(got) == list(range(40))
+    per_partition = KafkaSource([kafka_bootstrap], [topic], consumer_per="partition")
+    parts = [per_partition.build_part("step", key, None) for key in per_partition.list_parts()]
+    assert len({id(p._worker.consumer) for p in parts}) == 4
+    for p in parts:
+        p.close()
+
+
+@pytest.mark.kafka_features("consumer_groups")
+def test_offset_stored_snapshot_is_concrete(kafka_bootstrap, topic_factory):
+    topic = topic_factory(partitions=1)
+    produce_n(kafka_bootstrap, topic, 10)
+    group = f"snap-{topic}"
+    c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+    c.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
+    c.close()
+    part = build(
+        KafkaSource([kafka_bootstrap], [topic], starting_offset=OFFSET_STORED, add_config={"group.id": group})
+    )
+    snap = part.snapshot()
+    part.close()
+    assert snap == 4
