@@ -315,7 +315,7 @@ class _WorkerConsumer:
             if held >= cap:
                 return
             wait = 0.0 if held else _WAIT
-            msgs = self.consumer.consume(self.batch_size, wait)
+            msgs = self.consumer.consume(self.batch_size * len(buffers), wait)
             self.flowing = bool(msgs)
             if not msgs:
                 return
