@@ -19,6 +19,7 @@ from bytewax_kafka.core.errors import (
     KafkaConnectorError,
     KafkaConsumeError,
     KafkaDeliveryError,
+    KafkaPartitionsChangedError,
     KafkaTimeoutError,
     KafkaTopicError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "KafkaDeliveryError",
     "KafkaEpochSink",
     "KafkaError",
+    "KafkaPartitionsChangedError",
     "KafkaSink",
     "KafkaSinkMessage",
     "KafkaSource",

@@ -65,3 +65,29 @@ class KafkaDeliveryError(KafkaConnectorError):
         self.partition = partition
         self.error = error
         self.failed = failed
+
+
+class KafkaPartitionsChangedError(KafkaConnectorError):
+    """A topic being read gained partitions, or a new topic matches a pattern.
+
+    Raised (with ``on_new_partitions="raise"``) so that a supervisor restarts
+    the flow: on restart the new partitions are listed and read, and bytewax
+    recovery resumes the others where they were.
+
+    Attributes:
+        changes: ``{topic: (partitions before, partitions now)}``; 0 before
+            for a newly matching topic.
+    """
+
+    def __init__(self, changes: dict[str, tuple[int, int]]) -> None:
+        parts = []
+        for topic, (before, now) in sorted(changes.items()):
+            if before:
+                parts.append(f"topic {topic!r} now has {now} partitions (had {before})")
+            else:
+                parts.append(f"new topic {topic!r} ({now} partitions) matches the source's pattern")
+        super().__init__(
+            "; ".join(parts)
+            + ": restart the flow to read them (recovery resumes the other partitions where they were)"
+        )
+        self.changes = changes

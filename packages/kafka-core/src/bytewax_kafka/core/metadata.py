@@ -1,7 +1,13 @@
-"""Listing the partitions of topics, with a timeout and clear errors."""
+"""Listing the partitions of topics, with a timeout and clear errors.
+
+A topic name starting with ``^`` is a regular expression (librdkafka's
+convention), matched against the whole name of every topic the cluster
+lists; internal topics (``__consumer_offsets``, ...) never match.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,7 +39,16 @@ def list_partitions(
             f"({exc}); check the address, the network and the security settings"
         ) from None
     out: dict[str, list[int]] = {}
+    names: list[str] = []
     for topic in topics:
+        if is_pattern(topic):
+            matched = match_topics(topic, md.topics)
+            if not matched:
+                raise KafkaTopicError(f"no topic on {brokers} matches the pattern {topic!r}", topic=topic)
+            names.extend(m for m in matched if m not in names)
+        elif topic not in names:
+            names.append(topic)
+    for topic in names:
         t = md.topics.get(topic)
         if t is None:
             # Not in the full listing: missing, or hidden because this client
@@ -61,6 +76,32 @@ def list_partitions(
         if not t.partitions:
             raise KafkaTopicError(f"topic {topic!r} on {brokers} has no partitions", topic=topic)
         out[topic] = sorted(t.partitions)
+    return out
+
+
+def is_pattern(topic: str) -> bool:
+    """True for a regular-expression topic (librdkafka's ``^`` convention)."""
+    return topic.startswith("^")
+
+
+def match_topics(pattern: str, topics: Iterable[str]) -> list[str]:
+    """Sorted names of ``topics`` matching ``pattern`` in full; internal topics excluded."""
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"topic pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    return sorted(t for t in topics if not t.startswith("__") and rx.fullmatch(t))
+
+
+def partition_counts(md: Any, topics: Iterable[str]) -> dict[str, int]:
+    """Partitions of each topic (plain names and pattern matches) in a metadata answer."""
+    out: dict[str, int] = {}
+    for topic in topics:
+        names = match_topics(topic, md.topics) if is_pattern(topic) else [topic]
+        for name in names:
+            t = md.topics.get(name)
+            if t is not None and t.error is None:
+                out[name] = len(t.partitions)
     return out
 
 

@@ -22,9 +22,9 @@ from bytewax_kafka.core.config import (
     make_client,
     scrub,
 )
-from bytewax_kafka.core.errors import KafkaConsumeError, KafkaTimeoutError
+from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
-from bytewax_kafka.core.metadata import list_partitions
+from bytewax_kafka.core.metadata import is_pattern, list_partitions, match_topics, partition_counts
 from bytewax_kafka.core.metrics import LagGauge
 from bytewax_kafka.core.offsets import StartingOffset, check_starting_offset, resolve_start
 
@@ -84,6 +84,16 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             partitions of a worker. ``"partition"``: one consumer per
             partition, as Bytewax's own connector does (more threads and
             connections; kept for comparison, see docs/performance.md).
+        metadata_interval: Seconds between checks (with ``tail=True``) for
+            partitions added to the topics, or new topics matching a
+            ``^pattern``; None turns the check off.
+        on_new_partitions: ``"raise"`` (default) fails the flow with
+            :class:`~bytewax_kafka.core.errors.KafkaPartitionsChangedError`,
+            so a supervisor restarts it and the new partitions are read;
+            ``"warn"`` logs a warning once per change and keeps going.
+
+    Topics starting with ``^`` are regular expressions matched against whole
+    topic names (librdkafka's convention), resolved when the flow starts.
 
     Example:
         >>> from bytewax.dataflow import Dataflow
@@ -104,6 +114,8 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         *,
         timeout: float = 30.0,
         consumer_per: str = "worker",
+        metadata_interval: float | None = 60.0,
+        on_new_partitions: str = "raise",
     ) -> None:
         self._brokers = check_addresses("brokers", brokers)
         self._topics = check_addresses("topics", topics)
@@ -120,6 +132,17 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         if consumer_per not in ("worker", "partition"):
             raise ValueError(f"consumer_per must be 'worker' or 'partition', got {consumer_per!r}")
         self._consumer_per = consumer_per
+        if metadata_interval is not None and metadata_interval <= 0:
+            raise ValueError(f"metadata_interval must be > 0 seconds or None, got {metadata_interval!r}")
+        self._metadata_interval = metadata_interval if self._tail else None
+        if on_new_partitions not in ("raise", "warn"):
+            raise ValueError(f"on_new_partitions must be 'raise' or 'warn', got {on_new_partitions!r}")
+        self._on_new_partitions = on_new_partitions
+        for topic in self._topics:
+            if is_pattern(topic):
+                match_topics(topic, [])  # a bad pattern fails here, not at start
+        #: Partition counts seen when the partitions were listed.
+        self._known: dict[str, int] = {}
         self._parts: list[str] | None = None
         self._lock = threading.Lock()
         self._workers: dict[tuple[str, int, str], _WorkerConsumer] = {}
@@ -176,8 +199,28 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                 parts = list_partitions(
                     admin, self._topics, timeout=self._timeout, brokers=",".join(self._brokers)
                 )
-                self._parts = [_part_key(t, p) for t in self._topics for p in parts[t]]
+                self._parts = [_part_key(t, p) for t in parts for p in parts[t]]
+                self._known = {t: len(ps) for t, ps in parts.items()}
             return list(self._parts)
+
+    def _check_partitions(self, consumer: Any) -> None:
+        """Compare the cluster's partitions with those listed at start."""
+        try:
+            md = consumer.list_topics(timeout=min(self._timeout, 2.0))
+        except Exception as exc:  # transient: the next check tries again
+            log.debug("partition check failed: %s", exc)
+            return
+        now = partition_counts(md, self._topics)
+        changes = {t: (self._known.get(t, 0), n) for t, n in now.items() if n > self._known.get(t, 0)}
+        if not changes:
+            return
+        if self._on_new_partitions == "raise":
+            raise KafkaPartitionsChangedError(changes)
+        err = KafkaPartitionsChangedError(changes)
+        log.warning("%s (on_new_partitions='warn': not reading them until restarted)", err)
+        with self._lock:
+            for topic, (_before, n) in changes.items():
+                self._known[topic] = n
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaSourcePartition:
         """Build (or resume from ``resume_state``, the next offset) one partition."""
@@ -226,6 +269,9 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             w = self._workers.get(key)
             if w is None or w.closed:
                 w = _WorkerConsumer(self.consumer_config(), self._timeout, self._batch_size)
+                if self._metadata_interval is not None:
+                    w.watch = (self, self._metadata_interval)
+                    w.next_check = time.monotonic() + self._metadata_interval
                 self._workers[key] = w
             return w
 
@@ -251,6 +297,9 @@ class _WorkerConsumer:
         self.down_since: float | None = None
         #: The last consume call returned messages.
         self.flowing = False
+        #: The source to ask for partition checks, and how often (seconds).
+        self.watch: tuple[KafkaSource, float] | None = None
+        self.next_check = 0.0
         self._query: Any = None
 
     def query(self) -> Any:
@@ -282,6 +331,17 @@ class _WorkerConsumer:
             if self._query is not None:
                 self._query.close()
                 self._query = None
+
+    def maybe_check_partitions(self) -> None:
+        """Run the source's partition check when it is due (cheap otherwise)."""
+        if self.watch is None:
+            return
+        now = time.monotonic()
+        if now < self.next_check:
+            return
+        source, interval = self.watch
+        self.next_check = now + interval
+        source._check_partitions(self.query())
 
     def take(self, key: tuple[str, int], n: int) -> list[Any]:
         """Up to ``n`` raw messages (and error events) of partition ``key``."""
@@ -373,6 +433,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         if self._done:
             raise StopIteration
         w = self._worker
+        w.maybe_check_partitions()
         raw = w.take(self._key, self._batch_size)
         if not raw:
             if w.flowing:
