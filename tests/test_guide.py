@@ -33,7 +33,7 @@ import orjson
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.errors import BytewaxRuntimeError
-from bytewax.testing import TestingSink, TestingSource, run_main
+from bytewax.testing import TestingSource, run_main
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -41,6 +41,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from bytewax_kafka import operators as kop
 from bytewax_kafka.core import KafkaSinkMessage
 from bytewax_kafka.serde import PlainAvroSerializer
+from docblocks import collect, python_blocks, run_block
 
 TopicFactory = Callable[..., str]
 Reader = Callable[..., list[Any]]
@@ -234,26 +235,13 @@ def adapt(code: str, subs: dict[str, str]) -> str:
     return code
 
 
-def run_block(code: str, ns: dict[str, Any]) -> dict[str, Any]:
-    exec(compile(code, "<guide block>", "exec"), ns)
-    return ns
-
-
-def collect(stream: Any, name: str) -> list[Any]:
-    out: list[Any] = []
-    op.output(name, stream, TestingSink(out))
-    return out
-
-
 # -- the guide's own text -------------------------------------------------------------
 
 
 def test_blocks_are_the_guides() -> None:
     if not GUIDE.exists():
         pytest.skip(f"guide not found at {GUIDE} (set BYTEWAX_KAFKA_GUIDE)")
-    text = GUIDE.read_text()
-    blocks = re.findall(r"```python[^\n]*\n(.*?)```", text, flags=re.S)
-    assert [textwrap.dedent(b) for b in blocks] == BLOCKS
+    assert [textwrap.dedent(b) for b in python_blocks(GUIDE)] == BLOCKS
 
 
 # -- connecting --------------------------------------------------------------------------
