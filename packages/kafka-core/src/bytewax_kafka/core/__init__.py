@@ -26,6 +26,7 @@ from bytewax_kafka.core.errors import (
 from bytewax_kafka.core.messages import KafkaError, KafkaSinkMessage, KafkaSourceMessage
 from bytewax_kafka.core.sink import KafkaEpochSink, KafkaSink
 from bytewax_kafka.core.source import KafkaSource
+from bytewax_kafka.core.transactions import CommitProgress, ExactlyOnce, KafkaTransactionError
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,8 @@ __all__ = [
     "OFFSET_BEGINNING",
     "OFFSET_END",
     "OFFSET_STORED",
+    "CommitProgress",
+    "ExactlyOnce",
     "KafkaConfigError",
     "KafkaConnectorError",
     "KafkaConsumeError",
@@ -46,6 +49,7 @@ __all__ = [
     "KafkaSourceMessage",
     "KafkaTimeoutError",
     "KafkaTopicError",
+    "KafkaTransactionError",
     "__version__",
     "redact",
 ]

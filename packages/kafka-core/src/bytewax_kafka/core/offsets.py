@@ -8,6 +8,7 @@ what arrived while the flow was down, and never re-reads what was done.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,13 +18,20 @@ from confluent_kafka import (
     OFFSET_INVALID,
     OFFSET_STORED,
     Consumer,
+    KafkaException,
     TopicPartition,
 )
+from confluent_kafka import KafkaError as CKError
 
 from bytewax_kafka.core.errors import KafkaConfigError, KafkaTimeoutError
 
 #: What ``starting_offset`` accepts.
 StartingOffset = int | datetime
+
+#: Group coordinator errors while ``__consumer_offsets`` is being created or loaded.
+_COORDINATOR_STARTING = frozenset(
+    {CKError.NOT_COORDINATOR, CKError.COORDINATOR_LOAD_IN_PROGRESS, CKError.COORDINATOR_NOT_AVAILABLE}
+)
 
 _LOGICAL = {
     OFFSET_BEGINNING: "OFFSET_BEGINNING",
@@ -75,6 +83,33 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple
     return int(lo), int(hi)
 
 
+def committed_offset(
+    consumer: Consumer, topic: str, partition: int, group: str, timeout: float
+) -> int | None:
+    """The group's committed offset for a partition, or None; retries while the coordinator loads.
+
+    Raises:
+        KafkaTimeoutError: When no answer comes within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            found = consumer.committed([TopicPartition(topic, partition)], timeout=max(left, 0.1))
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            retriable = err is not None and (err.retriable() or err.code() in _COORDINATOR_STARTING)
+            if retriable and time.monotonic() + 0.2 < deadline:
+                time.sleep(0.2)
+                continue
+            raise KafkaTimeoutError(
+                f"could not read the committed offset of group {group!r} for topic {topic!r} "
+                f"partition {partition} within {timeout:.0f}s: {exc}"
+            ) from None
+        off = found[0].offset
+        return int(off) if off is not None and off >= 0 else None
+
+
 def resolve_start(
     consumer: Consumer,
     topic: str,
@@ -83,6 +118,7 @@ def resolve_start(
     *,
     reset: str,
     timeout: float,
+    group: str | None = None,
 ) -> int:
     """Turn ``start`` into the concrete offset to read first.
 
@@ -94,6 +130,7 @@ def resolve_start(
         reset: ``auto.offset.reset`` in effect, used for ``OFFSET_STORED``
             when the group has no committed offset.
         timeout: Seconds for each broker request.
+        group: The consumer's ``group.id``, for error messages.
 
     Returns:
         An offset ``>= 0``.
@@ -122,16 +159,9 @@ def resolve_start(
     if start == OFFSET_END:
         return _watermarks(consumer, tp, timeout)[1]
     if start == OFFSET_STORED:
-        try:
-            committed = consumer.committed([tp], timeout=timeout)
-        except Exception as exc:
-            raise KafkaTimeoutError(
-                f"could not read the committed offset of topic {topic!r} partition {partition} "
-                f"within {timeout:.0f}s: {exc}"
-            ) from None
-        off = committed[0].offset
-        if off is not None and off >= 0:
-            return int(off)
+        stored = committed_offset(consumer, topic, partition, str(group), timeout)
+        if stored is not None:
+            return stored
         r = reset.lower()
         if r in ("earliest", "smallest", "beginning"):
             return _watermarks(consumer, tp, timeout)[0]
@@ -153,6 +183,7 @@ __all__ = [
     "OFFSET_STORED",
     "StartingOffset",
     "check_starting_offset",
+    "committed_offset",
     "describe_offset",
     "resolve_start",
 ]

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -26,7 +26,15 @@ from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedE
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
 from bytewax_kafka.core.metadata import is_pattern, list_partitions, match_topics, partition_counts
 from bytewax_kafka.core.metrics import LagGauge
-from bytewax_kafka.core.offsets import StartingOffset, check_starting_offset, resolve_start
+from bytewax_kafka.core.offsets import (
+    StartingOffset,
+    check_starting_offset,
+    committed_offset,
+    resolve_start,
+)
+
+if TYPE_CHECKING:
+    from bytewax_kafka.core.transactions import ExactlyOnce
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +100,11 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             so a supervisor restarts it and the new partitions are read;
             ``"warn"`` logs a warning once per change and keeps going.
 
+        exactly_once: Set by ``bytewax_kafka.operators.input(...,
+            exactly_once=)``: each partition starts at the offset committed
+            by the last exactly-once transaction (then recovery state, then
+            ``starting_offset``), and reads with ``read_committed``.
+
     Topics starting with ``^`` are regular expressions matched against whole
     topic names (librdkafka's convention), resolved when the flow starts.
 
@@ -116,6 +129,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         consumer_per: str = "worker",
         metadata_interval: float | None = 60.0,
         on_new_partitions: str = "raise",
+        exactly_once: ExactlyOnce | None = None,
     ) -> None:
         self._brokers = check_addresses("brokers", brokers)
         self._topics = check_addresses("topics", topics)
@@ -143,6 +157,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                 match_topics(topic, [])  # a bad pattern fails here, not at start
         #: Partition counts seen when the partitions were listed.
         self._known: dict[str, int] = {}
+        self._exactly_once = exactly_once
         self._parts: list[str] | None = None
         self._lock = threading.Lock()
         self._workers: dict[tuple[str, int, str], _WorkerConsumer] = {}
@@ -183,6 +198,8 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             # docs/performance.md.
             "fetch.queue.backoff.ms": 10,
         }
+        if self._exactly_once is not None:
+            conf["isolation.level"] = "read_committed"
         conf.update(for_consumer(self._base_config()))
         if not self._tail:
             conf["enable.partition.eof"] = True
@@ -227,7 +244,10 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         idx, topic = for_part.split("-", 1)
         partition = int(idx)
         worker = self._worker(step_id, for_part)
-        if resume_state is not None:
+        committed = self._committed(worker, topic, partition)
+        if committed is not None:
+            start = committed
+        elif resume_state is not None:
             start = int(resume_state)
         else:
             start = resolve_start(
@@ -237,6 +257,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                 self._starting_offset,
                 reset=str(worker.config.get("auto.offset.reset", "earliest")),
                 timeout=self._timeout,
+                group=str(worker.config.get("group.id")),
             )
         end: int | None = None
         if not self._tail:
@@ -261,6 +282,17 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             batch_size=self._batch_size,
             raise_on_errors=self._raise_on_errors,
         )
+
+    def _committed(self, worker: _WorkerConsumer, topic: str, partition: int) -> int | None:
+        """The offset the last exactly-once transaction committed, if any."""
+        if self._exactly_once is None:
+            return None
+        group_id = self._exactly_once.group_id
+        group = make_client(Consumer, {**worker.config, "group.id": group_id}, "consumer")
+        try:
+            return committed_offset(group, topic, partition, group_id, self._timeout)
+        finally:
+            group.close()
 
     def _worker(self, step_id: str, for_part: str) -> _WorkerConsumer:
         owner = for_part if self._consumer_per == "partition" else ""

@@ -11,8 +11,17 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 from confluent_kafka import OFFSET_BEGINNING
 
-from bytewax_kafka.core import KafkaEpochSink, KafkaError, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax_kafka.core import (
+    CommitProgress,
+    ExactlyOnce,
+    KafkaEpochSink,
+    KafkaError,
+    KafkaSinkMessage,
+    KafkaSource,
+    KafkaSourceMessage,
+)
 from bytewax_kafka.core.offsets import StartingOffset
+from bytewax_kafka.core.transactions import KafkaTrackedSink, WorkerIndexSink
 from bytewax_kafka.operators.types import KafkaOpOut, KafkaStepError
 
 __all__ = ["input", "output"]
@@ -56,6 +65,8 @@ def input(
     starting_offset: StartingOffset = OFFSET_BEGINNING,
     add_config: Mapping[str, Any] | None = None,
     batch_size: int = 1000,
+    exactly_once: ExactlyOnce | None = None,
+    commit_progress: CommitProgress | None = None,
 ) -> KafkaOpOut[RawMessage, KafkaStepError[bytes | None, bytes | None]]:
     """Read Kafka topics into two streams: messages and consumer errors.
 
@@ -82,6 +93,14 @@ def input(
             ``add_config``), an offset, or a ``datetime``.
         add_config: librdkafka settings merged over the source's.
         batch_size: Most messages read at a time per partition.
+        exactly_once: An :class:`~bytewax_kafka.core.ExactlyOnce` shared with
+            an :func:`output` of this flow: outputs and consumed offsets are
+            committed in one Kafka transaction per epoch, and this input
+            resumes from the offsets of the last committed transaction.
+        commit_progress: A :class:`~bytewax_kafka.core.CommitProgress` shared
+            with an :func:`output` of this flow: after each epoch, offsets
+            whose outputs are on the broker are committed to its consumer
+            group, so lag tools see the flow's progress.
 
     Returns:
         ``oks``: :class:`~bytewax_kafka.core.KafkaSourceMessage` items with
@@ -97,6 +116,7 @@ def input(
         >>> kinp = kop.input("kafka-in", flow, brokers=["localhost:19092"], topics=["in-topic"])
         >>> kop.output("kafka-out", kinp.oks, brokers=["localhost:19092"], topic="out-topic")
     """
+    mode = _tracking(exactly_once, commit_progress)
     source = KafkaSource(
         brokers,
         topics,
@@ -105,12 +125,27 @@ def input(
         add_config,
         batch_size,
         raise_on_errors=False,
+        exactly_once=exactly_once,
     )
     items = op.input("kafka_input", flow, source)
+    if mode is not None:
+        items = op.inspect_debug("track_offsets", items, mode.tracker.record_source)
     out: KafkaOpOut[RawMessage, KafkaStepError[bytes | None, bytes | None]] = _split(
         "split_err", items, step_id
     )
     return out
+
+
+def _tracking(
+    exactly_once: ExactlyOnce | None, commit_progress: CommitProgress | None
+) -> ExactlyOnce | CommitProgress | None:
+    if exactly_once is not None and commit_progress is not None:
+        raise ValueError("give exactly_once or commit_progress, not both (a transaction commits the offsets)")
+    if exactly_once is not None and not isinstance(exactly_once, ExactlyOnce):
+        raise TypeError(f"exactly_once must be an ExactlyOnce, got {type(exactly_once).__name__}")
+    if commit_progress is not None and not isinstance(commit_progress, CommitProgress):
+        raise TypeError(f"commit_progress must be a CommitProgress, got {type(commit_progress).__name__}")
+    return exactly_once or commit_progress
 
 
 def _worker_key() -> str:
@@ -159,6 +194,8 @@ def output(
     brokers: Iterable[str],
     topic: str | None = None,
     add_config: Mapping[str, Any] | None = None,
+    exactly_once: ExactlyOnce | None = None,
+    commit_progress: CommitProgress | None = None,
 ) -> None:
     """Write messages to Kafka, waiting for the broker's acknowledgements once per epoch.
 
@@ -195,6 +232,16 @@ def output(
         add_config: librdkafka producer settings merged over ours
             (``partitioner=murmur2_random``, ``message.timeout.ms=30000``,
             ``linger.ms=5``).
+        exactly_once: The :class:`~bytewax_kafka.core.ExactlyOnce` given to
+            this flow's :func:`input`: each worker writes through a
+            transactional producer and commits, once per epoch, the epoch's
+            messages and the input offsets they came from in one transaction.
+            Only stateless steps (map, filter, flat_map, branch) may stand
+            between that input and this output.
+        commit_progress: The :class:`~bytewax_kafka.core.CommitProgress`
+            given to this flow's :func:`input`: after each epoch's messages
+            are on the broker, the input offsets they came from are committed
+            to its consumer group. Same restriction on the steps between.
 
     Example:
         >>> import bytewax.operators as op
@@ -206,6 +253,21 @@ def output(
         >>> upper = op.map("upper", kinp.oks, lambda m: KafkaSinkMessage(m.key, (m.value or b"").upper()))
         >>> kop.output("kafka-out", upper, brokers=["localhost:19092"], topic="out-topic")
     """
-    sink = KafkaEpochSink(brokers, topic, add_config)
-    keyed = op.flat_map_batch("route", up, _router(step_id, topic))
-    op.output("kafka_output", keyed, sink)
+    mode = _tracking(exactly_once, commit_progress)
+    if mode is None:
+        sink = KafkaEpochSink(brokers, topic, add_config)
+        keyed = op.flat_map_batch("route", up, _router(step_id, topic))
+        op.output("kafka_output", keyed, sink)
+        return
+    tracker = mode.tracker
+    # Built first, so every worker knows its index before the sink lists its partition.
+    op.output("worker_ids", op.filter("no_items", up, lambda _item: False), WorkerIndexSink(tracker))
+    checked = op.flat_map_batch("check", up, lambda batch: [m for _k, m in _router(step_id, topic)(batch)])
+    tracked = op.inspect_debug("track_epochs", checked, tracker.record_item)
+
+    def to_own_worker(batch: list[Any]) -> list[tuple[str, Any]]:
+        key = f"w{tracker.worker()[0]}"
+        return [(key, m) for m in batch]
+
+    keyed = op.flat_map_batch("route", tracked, to_own_worker)
+    op.output("kafka_output", keyed, KafkaTrackedSink(brokers, topic, add_config, mode))
