@@ -1,5 +1,8 @@
 """Release check: build every package, inspect the artifacts, install each wheel alone.
 
+``twine check --strict`` must pass on every wheel and sdist, and each
+package's long description must be its README, rendered as PyPI renders it.
+
 Each wheel goes into its own clean virtualenv with nothing but its declared
 dependencies (siblings come from the freshly built dist folder, third-party
 packages at the versions uv.lock pins, so the uv cache serves them), and its
@@ -10,16 +13,20 @@ from __future__ import annotations
 
 import base64
 import csv
+import email
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from readme_renderer.markdown import render
 
 pytestmark = pytest.mark.packaging
 
@@ -145,6 +152,32 @@ def test_sdists_hold_sources_readme_and_marker(dist):
         assert "README.md" in members, sdist.name
         assert f"src/{leaf}/py.typed" in members, sdist.name
         assert "src/bytewax_kafka/__init__.py" not in members, sdist.name
+
+
+def test_twine_check_strict(dist):
+    artifacts = sorted(p for p in dist.iterdir() if p.suffix in (".whl", ".gz"))
+    out = run(sys.executable, "-m", "twine", "check", "--strict", *artifacts)
+    assert out.count("PASSED") == len(artifacts) == 10, out
+
+
+def test_long_description_is_the_readme_and_renders_on_pypi(dist):
+    for name, module in PACKAGES.items():
+        folder = ROOT / "packages" / name.removeprefix("bytewax-")
+        wheel = wheels(dist)[name]
+        with zipfile.ZipFile(wheel) as zf:
+            metadata = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            meta = email.message_from_bytes(zf.read(metadata))
+        assert meta["Description-Content-Type"] == "text/markdown", name
+        body = meta.get_payload()
+        assert isinstance(body, str)
+        assert body.strip() == (folder / "README.md").read_text().strip(), name
+        # PyPI renders Markdown with readme_renderer, GitHub flavour.
+        html = render(body, variant="GFM")
+        assert html is not None, name
+        assert re.search(rf"<h1[^>]*>{re.escape(name)}<", html), name
+        assert f"pip install {name}" in body, f"{name}: the README does not say how to install it"
+        assert module in body, f"{name}: the README does not name its import path"
+        assert "```python" in body or "```toml" in body, f"{name}: the README has no example"
 
 
 def record_hashes(record: str, prefix: str = "bytewax_kafka/") -> dict[str, str]:
