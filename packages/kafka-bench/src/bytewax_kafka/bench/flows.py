@@ -28,6 +28,8 @@ Environment:
     BENCH_INPUT, BENCH_OUTPUT: topics (required).
     BENCH_BATCH_SIZE: source batch size (default 1000).
     BENCH_SERDE: none | json | avro | registry-avro (default none).
+    BENCH_CONSUMER_CONFIG, BENCH_PRODUCER_CONFIG: JSON objects of librdkafka
+        settings given to every variant's consumer and producer (``add_config``).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class FlowSettings:
         self.output = env["BENCH_OUTPUT"]
         self.batch_size = int(env.get("BENCH_BATCH_SIZE", "1000"))
         self.serde = env.get("BENCH_SERDE", "none")
+        self.consumer_config: dict[str, Any] = json.loads(env.get("BENCH_CONSUMER_CONFIG") or "{}")
+        self.producer_config: dict[str, Any] = json.loads(env.get("BENCH_PRODUCER_CONFIG") or "{}")
 
 
 def serdes(serde: str, input_topic: str) -> tuple[Any, Any] | None:
@@ -103,7 +107,15 @@ def ours() -> Dataflow:
 
     s = FlowSettings()
     flow = Dataflow("bench-ours")
-    inp = kop.input("in", flow, brokers=s.brokers, topics=[s.input], tail=True, batch_size=s.batch_size)
+    inp = kop.input(
+        "in",
+        flow,
+        brokers=s.brokers,
+        topics=[s.input],
+        tail=True,
+        batch_size=s.batch_size,
+        add_config=s.consumer_config or None,
+    )
     op.raises("in_errors", inp.errs)
     msgs: Any = inp.oks
     pair = serdes(s.serde, s.input)
@@ -116,7 +128,7 @@ def ours() -> Dataflow:
         ser = kop.serialize_value("ser", out, pair[1], topic=s.output)
         op.raises("ser_errors", ser.errs)
         out = ser.oks
-    kop.output("out", out, brokers=s.brokers, topic=s.output)
+    kop.output("out", out, brokers=s.brokers, topic=s.output, add_config=s.producer_config or None)
     return flow
 
 
@@ -126,7 +138,10 @@ def ours_core() -> Dataflow:
 
     s = FlowSettings()
     flow = Dataflow("bench-ours-core")
-    msgs: Any = op.input("in", flow, KafkaSource(s.brokers, [s.input], tail=True, batch_size=s.batch_size))
+    source = KafkaSource(
+        s.brokers, [s.input], tail=True, batch_size=s.batch_size, add_config=s.consumer_config or None
+    )
+    msgs: Any = op.input("in", flow, source)
     pair = serdes(s.serde, s.input)
     if pair is None:
         out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
@@ -138,7 +153,7 @@ def ours_core() -> Dataflow:
         dst_ctx = SerializationContext(s.output, MessageField.VALUE)
         out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, se(de(m.value, src_ctx), dst_ctx)))
     keyed = op.key_on("route", out, lambda _m: _worker_key())
-    op.output("out", keyed, KafkaEpochSink(s.brokers, s.output))
+    op.output("out", keyed, KafkaEpochSink(s.brokers, s.output, add_config=s.producer_config or None))
     return flow
 
 
@@ -155,7 +170,15 @@ def builtin() -> Dataflow:
 
     s = FlowSettings()
     flow = Dataflow("bench-builtin")
-    inp = bkop.input("in", flow, brokers=s.brokers, topics=[s.input], tail=True, batch_size=s.batch_size)
+    inp = bkop.input(
+        "in",
+        flow,
+        brokers=s.brokers,
+        topics=[s.input],
+        tail=True,
+        batch_size=s.batch_size,
+        add_config=s.consumer_config or None,
+    )
     op.raises("in_errors", inp.errs)
     msgs: Any = inp.oks
     pair = serdes(s.serde, s.input)
@@ -166,7 +189,7 @@ def builtin() -> Dataflow:
     out: Any = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
     if pair is not None:
         out = bkop.serialize_value("ser", out, pair[1])
-    bkop.output("out", out, brokers=s.brokers, topic=s.output)
+    bkop.output("out", out, brokers=s.brokers, topic=s.output, add_config=s.producer_config or None)
     return flow
 
 
@@ -176,7 +199,10 @@ def builtin_core() -> Dataflow:
 
     s = FlowSettings()
     flow = Dataflow("bench-builtin-core")
-    msgs: Any = op.input("in", flow, KafkaSource(s.brokers, [s.input], tail=True, batch_size=s.batch_size))
+    source = KafkaSource(
+        s.brokers, [s.input], tail=True, batch_size=s.batch_size, add_config=s.consumer_config or None
+    )
+    msgs: Any = op.input("in", flow, source)
     pair = serdes(s.serde, s.input)
     if pair is None:
         out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
@@ -187,5 +213,5 @@ def builtin_core() -> Dataflow:
         src_ctx = SerializationContext(s.input, MessageField.VALUE)
         dst_ctx = SerializationContext(s.output, MessageField.VALUE)
         out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, se(de(m.value, src_ctx), dst_ctx)))
-    op.output("out", out, KafkaSink(s.brokers, s.output))
+    op.output("out", out, KafkaSink(s.brokers, s.output, add_config=s.producer_config or None))
     return flow

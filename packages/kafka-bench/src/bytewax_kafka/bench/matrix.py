@@ -60,7 +60,7 @@ _AXIS_ORDER = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cell:
     """Everything one run needs to know; stored whole with its result."""
 
@@ -88,6 +88,8 @@ class Cell:
     spike_seconds: float
     users: int | None
     timeout: float | None
+    consumer_config: dict[str, Any] | None = None
+    producer_config: dict[str, Any] | None = None
 
     def config(self) -> dict[str, Any]:
         """The cell's parameters as a plain dict."""
@@ -183,6 +185,8 @@ def _cell(index: int, rep: int, row: dict[str, Any], s: dict[str, Any]) -> Cell:
         spike_seconds=s["spike_seconds"],
         users=s["users"],
         timeout=s["timeout"],
+        consumer_config=s["consumer_config"],
+        producer_config=s["producer_config"],
     )
 
 

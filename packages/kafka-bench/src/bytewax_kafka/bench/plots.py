@@ -16,6 +16,7 @@ values, or several bars) and returns the ``(title, path)`` pairs written:
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,8 @@ def _subtitle(doc: dict[str, Any], rows: list[dict[str, Any]], exclude: Iterable
         | _IGNORED
         | {"variant", "mode", "warmup", "ramp_start", "spike_factor", "spike_seconds", "key_space"}
     )
-    for k in [*_ORDER, "keys", "shape"]:
+    keys = [*_ORDER, "keys"] + (["shape"] if rows[0]["config"].get("mode") == "fixed-rate" else [])
+    for k in keys:
         if k in skip or k not in rows[0]["config"]:
             continue
         vals = {repr(r["config"].get(k)) for r in rows}
@@ -134,7 +136,9 @@ def _subtitle(doc: dict[str, Any], rows: list[dict[str, Any]], exclude: Iterable
                 common.append(f"{v} B values")
             elif k == "rate":
                 common.append(f"{v:,} msg/s")
-            elif k in ("broker", "serde", "keys", "shape"):
+            elif k == "keys":
+                common.append("keyless" if v == "none" else f"{v} keys")
+            elif k in ("broker", "serde", "shape"):
                 if k == "serde" and v == "none":
                     continue
                 common.append(f"{k} {v}")
@@ -143,76 +147,179 @@ def _subtitle(doc: dict[str, Any], rows: list[dict[str, Any]], exclude: Iterable
     return ", ".join(common)
 
 
-def _finish(fig: Any, ax: Axes, title: str, sub: str, path: Path) -> None:
-    ax.set_title(f"{title}\n{sub}" if sub else title, fontsize=11)
+def _finish(fig: Any, ax: Axes, title: str, sub: str, path: Path, *, legend: bool = True) -> None:
+    ax.set_title(title, fontsize=12, loc="center")
+    if sub:
+        fig.text(
+            0.5,
+            0.005,
+            "\n".join(textwrap.wrap(sub, 110)),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="dimgray",
+        )
     ax.grid(True, which="major", alpha=0.3)
     handles, _labels = ax.get_legend_handles_labels()
-    if handles:
+    if legend and handles:
         ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05 if sub else 0, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def _latency_axis(ax: Axes, values: list[float]) -> str:
+    """Log scale when the values span more than a decade and a half; plain numbers either way."""
+    positive = [v for v in values if v > 0]
+    log = bool(positive) and max(positive) / min(positive) > 30
+    if log:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
+    else:
+        ax.set_ylim(bottom=0, top=max(values) * 1.15 if values else 1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    return ", log scale" if log else ""
+
+
+_VARIANT_CMAPS = {
+    "ours": "Blues",
+    "ours-core": "GnBu",
+    "builtin": "Oranges",
+    "builtin-core": "YlOrBr",
+    "raw": "Greens",
+}
+
+
+def _shades(variant: str, n: int) -> list[Any]:
+    """``n`` colours for one variant's lines: its own colour alone, else shades of its colour map."""
+    if n == 1:
+        return [_VARIANT_COLORS.get(variant, "tab:gray")]
+    cmap = plt.get_cmap(_VARIANT_CMAPS.get(variant, "Greys"))
+    return [cmap(0.45 + 0.5 * i / (n - 1)) for i in range(n)]
+
+
+def _by_matrix(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["config"]["matrix"], []).append(r)
+    return out
+
+
+def _legend(ax: Axes, fig: Any, count: int) -> None:
+    if count > 6:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    elif count:
+        ax.legend(fontsize=8, loc="best")
+
+
 def _throughput_vs(
-    doc: dict[str, Any], out: Path, x: str, xlabel: str, fname: str, title: str, logx: bool
+    doc: dict[str, Any], out: Path, x: str, xlabel: str, stem: str, title: str, logx: bool
 ) -> list[tuple[str, Path]]:
-    rows = _ok_rows(doc, "max-rate")
-    if len({r["config"][x] for r in rows}) < 2:
-        return []
-    lines = _lines(rows, x, "msgs_per_s")
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, (variant, pts) in sorted(lines.items()):
-        xs, ys = zip(*pts, strict=True)
-        ax.plot(xs, ys, marker="o", label=label, color=_VARIANT_COLORS.get(variant))
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xticks(sorted({r["config"][x] for r in rows}))
-    ax.get_xaxis().set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("throughput (messages/s, steady state)")
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_ylim(bottom=0)
-    path = out / fname
-    _finish(fig, ax, title, _subtitle(doc, rows, [x]), path)
-    return [(title, path)]
+    """One plot per matrix in which ``x`` takes several values; a line per other setting."""
+    per = {
+        name: rows
+        for name, rows in _by_matrix(_ok_rows(doc, "max-rate")).items()
+        if len({r["config"][x] for r in rows}) >= 2
+    }
+    written: list[tuple[str, Path]] = []
+    for name, rows in per.items():
+        lines = {k: v for k, v in _lines(rows, x, "msgs_per_s").items() if len(v[1]) >= 2}
+        if not lines:
+            continue
+        many = len(lines) > 6
+        fig, ax = plt.subplots(figsize=(10.5 if many else 8, 5))
+        by_variant: dict[str, list[str]] = {}
+        for label, (variant, _pts) in sorted(lines.items()):
+            by_variant.setdefault(variant, []).append(label)
+        for variant in [v for v in _VARIANT_COLORS if v in by_variant]:
+            labels = by_variant[variant]
+            for label, color in zip(labels, _shades(variant, len(labels)), strict=True):
+                xs, ys = zip(*lines[label][1], strict=True)
+                ax.plot(xs, ys, marker="o", label=label, color=color)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xticks(sorted({r["config"][x] for r in rows}))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.0f}"))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("throughput (messages/s, steady state)")
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.set_ylim(bottom=0)
+        _legend(ax, fig, len(lines))
+        full = f"{title} (matrix {name})" if len(per) > 1 else title
+        path = out / (f"{stem}_{_slug(name)}.png" if len(per) > 1 else f"{stem}.png")
+        _finish(fig, ax, full, _subtitle(doc, rows, [x]), path, legend=False)
+        written.append((full, path))
+    return written
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text)
+
+
+def _group_order(value: Any) -> tuple[int, str]:
+    order = [
+        "none",
+        "json",
+        "avro",
+        "registry-avro",
+        "tansu",
+        "kafka",
+        "kafka-cluster",
+        "redpanda",
+        "kafka-container",
+    ]
+    return (order.index(value) if value in order else len(order), str(value))
 
 
 def _bars(
-    doc: dict[str, Any], out: Path, group: str, fname: str, title: str, xlabel: str, min_groups: int
+    doc: dict[str, Any], out: Path, group: str, stem: str, title: str, xlabel: str
 ) -> list[tuple[str, Path]]:
-    rows = [r for r in _ok_rows(doc, "max-rate") if r.get("msgs_per_s") is not None]
-    groups = sorted({r["config"][group] for r in rows}, key=str)
-    if len(groups) < min_groups or not rows:
-        return []
-    # Only rows sharing every other parameter with the most common setting.
-    others = [k for k in _varying(rows, exclude=[group, "variant"])]
-    if others:
-        ref = rows[0]["config"]
-        rows = [r for r in rows if all(r["config"].get(k) == ref.get(k) for k in others)]
-    variants = [v for v in _VARIANT_COLORS if any(r["config"]["variant"] == v for r in rows)]
-    if not variants:
-        return []
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(variants)) / 2), 5))
-    width = 0.8 / len(variants)
-    for i, v in enumerate(variants):
-        xs, ys = [], []
-        for gi, g in enumerate(groups):
-            match = [r for r in rows if r["config"]["variant"] == v and r["config"][group] == g]
-            if match:
-                xs.append(gi + (i - (len(variants) - 1) / 2) * width)
-                ys.append(float(match[0]["msgs_per_s"]))
-        bars = ax.bar(xs, ys, width=width, label=v, color=_VARIANT_COLORS.get(v))
-        ax.bar_label(bars, labels=[_thousands(y) for y in ys], fontsize=7, padding=2)
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([str(g) for g in groups])
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("throughput (messages/s, steady state)")
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
-    path = out / fname
-    _finish(fig, ax, title, _subtitle(doc, rows, [group]), path)
-    return [(title, path)]
+    """Grouped bars of msg/s per ``group`` value and variant, for matrices where ``group`` varies.
+
+    With no such matrix and ``group == "broker"``, the first max-rate matrix
+    that varies nothing but the variant gets a plain per-connector bar chart.
+    """
+    rows_all = [r for r in _ok_rows(doc, "max-rate") if r.get("msgs_per_s") is not None]
+    per = {n: rs for n, rs in _by_matrix(rows_all).items() if len({r["config"][group] for r in rs}) >= 2}
+    if not per and group == "broker":
+        for n, rs in _by_matrix(rows_all).items():
+            if not _varying(rs, exclude=["variant"]) and len({r["config"]["variant"] for r in rs}) >= 2:
+                per = {n: rs}
+                break
+    written: list[tuple[str, Path]] = []
+    for name, rows in per.items():
+        others = _varying(rows, exclude=[group, "variant"])
+        if others:  # only the rows sharing the first row's other settings
+            ref = rows[0]["config"]
+            rows = [r for r in rows if all(r["config"].get(k) == ref.get(k) for k in others)]
+        groups = sorted({r["config"][group] for r in rows}, key=_group_order)
+        variants = [v for v in _VARIANT_COLORS if any(r["config"]["variant"] == v for r in rows)]
+        fig, ax = plt.subplots(figsize=(max(6.5, 1.2 * len(groups) * len(variants)), 5))
+        width = 0.8 / len(variants)
+        for i, v in enumerate(variants):
+            xs, ys = [], []
+            for gi, g in enumerate(groups):
+                match = [r for r in rows if r["config"]["variant"] == v and r["config"][group] == g]
+                if match:
+                    xs.append(gi + (i - (len(variants) - 1) / 2) * width)
+                    ys.append(float(match[0]["msgs_per_s"]))
+            bars = ax.bar(xs, ys, width=width, label=v, color=_VARIANT_COLORS.get(v))
+            ax.bar_label(bars, labels=[_thousands(y) for y in ys], fontsize=8, padding=2)
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([str(g) for g in groups])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("throughput (messages/s, steady state)")
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+        single = len(groups) == 1
+        full = "Throughput by connector" if single else title
+        if len(per) > 1:
+            full += f" (matrix {name})"
+        path = out / (f"{stem}_{_slug(name)}.png" if len(per) > 1 else f"{stem}.png")
+        _finish(fig, ax, full, _subtitle(doc, rows, [] if single else [group]), path)
+        written.append((full, path))
+    return written
 
 
 def _latency_vs_rate(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
@@ -225,7 +332,7 @@ def _latency_vs_rate(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(_label(r["config"], fields), []).append(r)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10.5 if 4 * len(groups) > 6 else 8, 5))
     cmap = plt.get_cmap("tab10")
     for gi, (label, members) in enumerate(sorted(groups.items())):
         members.sort(key=lambda r: r["config"]["rate"])
@@ -236,18 +343,18 @@ def _latency_vs_rate(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
             if pts:
                 xs, ys = zip(*pts, strict=True)
                 ax.plot(xs, ys, linestyle=style, marker=marker, color=color, label=f"{label} {pname}")
-    ax.set_yscale("log")
+    scale = _latency_axis(ax, [float(r[k]) for r in rows for k in _PCT_STYLES if r.get(k) is not None])
     ax.set_xlabel("offered rate (messages/s)")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     rates = sorted({r["config"]["rate"] for r in rows})
     ax.set_xticks(rates)
     if len(rates) == 1:
         ax.set_xlim(rates[0] * 0.5, rates[0] * 1.5)
-    ax.set_ylabel("end-to-end latency (ms, log scale)")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+    ax.set_ylabel(f"end-to-end latency (ms{scale})")
     title = "End-to-end latency percentiles vs offered rate"
     path = out / "latency_vs_rate.png"
-    _finish(fig, ax, title, _subtitle(doc, rows, ["rate"]), path)
+    _legend(ax, fig, len(ax.get_legend_handles_labels()[0]))
+    _finish(fig, ax, title, _subtitle(doc, rows, ["rate"]), path, legend=False)
     return [(title, path)]
 
 
@@ -314,14 +421,16 @@ def _timelines(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
         ax.plot(ts, [p["p50_ms"] for p in tl], label="p50 latency", color="tab:blue", marker=".")
         ax.plot(ts, [p["p99_ms"] for p in tl], label="p99 latency", color="tab:red", marker=".")
         ax.plot(ts, [p["max_ms"] for p in tl], label="max latency", color="tab:gray", linestyle=":")
-        ax.set_yscale("log")
+        scale = _latency_axis(ax, [float(p[k]) for p in tl for k in ("p50_ms", "p99_ms", "max_ms")])
         ax.set_xlabel("time since load start (s, by intended send time)")
-        ax.set_ylabel("end-to-end latency (ms, log scale)")
+        ax.set_ylabel(f"end-to-end latency (ms{scale})")
         ax2 = ax.twinx()
         ax2.bar(
             ts, [p["messages"] for p in tl], alpha=0.15, color="tab:green", label="offered (msg/s)", width=0.9
         )
         ax2.set_ylabel("offered load (messages/s)")
+        ax.set_zorder(ax2.get_zorder() + 1)  # lines over the bars
+        ax.patch.set_visible(False)
         ax2.yaxis.set_major_formatter(FuncFormatter(_thousands))
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
@@ -352,7 +461,7 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
             out,
             "batch_size",
             "source batch size (messages, log scale)",
-            "throughput_vs_batch_size.png",
+            "throughput_vs_batch_size",
             "Throughput vs batch size",
             True,
         ),
@@ -361,7 +470,7 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
             out,
             "partitions",
             "partitions (input and output topic)",
-            "throughput_vs_partitions.png",
+            "throughput_vs_partitions",
             "Throughput vs partitions",
             False,
         ),
@@ -370,7 +479,7 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
             out,
             "workers",
             "worker threads per process (-w)",
-            "throughput_vs_workers.png",
+            "throughput_vs_workers",
             "Throughput vs worker threads",
             False,
         ),
@@ -379,21 +488,29 @@ def write_plots(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
             out,
             "processes",
             "flow processes (-i/-a)",
-            "throughput_vs_processes.png",
+            "throughput_vs_processes",
             "Throughput vs processes",
             False,
         ),
+        lambda: _throughput_vs(
+            doc,
+            out,
+            "message_size",
+            "value size (bytes, log scale)",
+            "throughput_vs_message_size",
+            "Throughput vs message size",
+            True,
+        ),
         lambda: _bars(
-            doc, out, "broker", "throughput_by_broker.png", "Throughput by broker and connector", "broker", 1
+            doc, out, "broker", "throughput_by_broker", "Throughput by broker and connector", "broker"
         ),
         lambda: _bars(
             doc,
             out,
             "serde",
-            "throughput_by_serde.png",
+            "throughput_by_serde",
             "Throughput by value format (deserialize + serialize per message)",
             "value format",
-            2,
         ),
         lambda: _latency_vs_rate(doc, out),
         lambda: _latency_cdf(doc, out),

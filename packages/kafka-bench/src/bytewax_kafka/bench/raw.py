@@ -49,6 +49,7 @@ def main() -> int:
             "group.id": "bytewax-kafka-bench-raw",
             "enable.auto.commit": False,
             "fetch.queue.backoff.ms": 10,
+            **s.consumer_config,
         }
     )
     failures: list[str] = []
@@ -63,6 +64,7 @@ def main() -> int:
             "linger.ms": 5,
             "partitioner": "murmur2_random",
             "on_delivery": on_delivery,
+            **s.producer_config,
         }
     )
     mine = [TopicPartition(s.input, p, 0) for p in range(partitions) if p % count == index]

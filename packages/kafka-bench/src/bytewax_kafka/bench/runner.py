@@ -222,6 +222,8 @@ class FlowProcesses:
             "BENCH_BATCH_SIZE": str(cell.batch_size),
             "BENCH_SERDE": cell.serde,
             "BENCH_PARTITIONS": str(cell.partitions),
+            "BENCH_CONSUMER_CONFIG": json.dumps(cell.consumer_config or {}),
+            "BENCH_PRODUCER_CONFIG": json.dumps(cell.producer_config or {}),
             "PYTHONUNBUFFERED": "1",
         }
         n = cell.processes

@@ -139,6 +139,15 @@ def _warmup(v: Any) -> float | str:
     return _number(0.0)(v)
 
 
+def _client_config(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise ValueError('expected a table of librdkafka settings, e.g. {"fetch.wait.max.ms" = 10}')
+    for k, val in v.items():
+        if isinstance(val, dict | list):
+            raise ValueError(f"setting {k!r}: expected a string, number or boolean, got {val!r}")
+    return dict(v)
+
+
 def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def opt(v: Any) -> Any:
         if v is None or v == "auto":
@@ -188,6 +197,12 @@ SETTINGS: dict[str, Key] = {
     "spike_seconds": Key(_number(0.0, strict=True), 2.0, "spike: length of the spike (it starts mid-run)"),
     "key_space": Key(_int(1), 1000, "distinct keys"),
     "users": Key(_optional(_int(1)), None, "locust users at the full rate (default: one per 10000 msg/s)"),
+    "consumer_config": Key(
+        _optional(_client_config), None, "librdkafka settings for every variant's consumer (a table)"
+    ),
+    "producer_config": Key(
+        _optional(_client_config), None, "librdkafka settings for every variant's producer (a table)"
+    ),
     "timeout": Key(
         _optional(_number(0.0, strict=True)), None, "seconds a cell may take (default: from its size)"
     ),

@@ -1,0 +1,130 @@
+"""Expanding scenarios into cells, and command-line overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from bytewax_kafka.bench.matrix import apply_overrides, expand, parse_set
+from bytewax_kafka.bench.scenario import ScenarioError, parse_scenario
+
+TWO = """
+name = "two"
+broker = ["tansu", "kafka"]
+[[matrix]]
+name = "tp"
+messages = 1000
+batch_size = [100, 1000]
+variant = ["ours", "raw"]
+[[matrix]]
+name = "lat"
+mode = "fixed-rate"
+rate = [1000, 2000]
+duration = 3
+variant = "ours"
+"""
+
+
+def test_product_of_axes_broker_outermost_variant_innermost():
+    cells = expand(parse_scenario(TWO))
+    assert len(cells) == 2 * (2 * 2 + 2)
+    assert [c.broker for c in cells] == ["tansu"] * 6 + ["kafka"] * 6
+    assert [(c.batch_size, c.variant) for c in cells[:4]] == [
+        (100, "ours"),
+        (100, "raw"),
+        (1000, "ours"),
+        (1000, "raw"),
+    ]
+    assert [c.id for c in cells] == [f"{i:03d}" for i in range(1, 13)]
+    lat = [c for c in cells if c.matrix == "lat"]
+    assert {c.rate for c in lat} == {1000, 2000}
+    assert all(c.mode == "fixed-rate" and c.duration == 3.0 and c.messages is None for c in lat)
+    assert all(c.rate is None and c.messages == 1000 for c in cells if c.matrix == "tp")
+
+
+def test_repetitions_repeat_every_cell_per_broker():
+    cells = expand(parse_scenario("repetitions = 3\nvariant = 'ours'\nbroker = ['tansu', 'kafka']"))
+    assert [(c.broker, c.repetition) for c in cells] == [
+        ("tansu", 1),
+        ("tansu", 2),
+        ("tansu", 3),
+        ("kafka", 1),
+        ("kafka", 2),
+        ("kafka", 3),
+    ]
+
+
+def test_exclude_drops_matching_combinations():
+    sc = parse_scenario(
+        "serde = ['none', 'registry-avro']\nvariant = ['ours', 'builtin']\n"
+        "exclude = [{ variant = 'builtin', serde = 'registry-avro' }]"
+    )
+    assert [(c.serde, c.variant) for c in expand(sc)] == [
+        ("none", "ours"),
+        ("none", "builtin"),
+        ("registry-avro", "ours"),
+    ]
+
+
+def test_fixed_rate_messages_give_the_duration():
+    [cell] = expand(parse_scenario("mode = 'fixed-rate'\nrate = 2000\nmessages = 10000\nvariant = 'ours'"))
+    assert cell.duration == 5.0
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("batch_size=100,1000", ("batch_size", [100, 1000])),
+        ("workers=2", ("workers", [2])),
+        ("brokers=tansu,kafka", ("broker", ["tansu", "kafka"])),
+        ("broker=external=h1:9092,h2:9092", ("broker", ["external=h1:9092,h2:9092"])),
+        ("warmup=10%", ("warmup", "10%")),
+        ("warmup=2.5", ("warmup", 2.5)),
+        ("variant=ours", ("variant", ["ours"])),
+    ],
+)
+def test_parse_set(expr, expected):
+    assert parse_set(expr) == expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("batch_size", "expected KEY=VALUE"),
+        ("colour=red", "unknown key 'colour'"),
+        ("repetitions=1,2", "repetitions takes one value"),
+        ("workers=", "no value given"),
+    ],
+)
+def test_parse_set_errors(expr, message):
+    with pytest.raises(ScenarioError, match=message):
+        parse_set(expr)
+
+
+def test_overrides_replace_axes_in_every_matrix():
+    sc = apply_overrides(
+        parse_scenario(TWO), [parse_set("batch_size=10"), ("broker", ["tansu"]), ("repetitions", 2)]
+    )
+    cells = expand(sc)
+    assert {c.batch_size for c in cells} == {10}
+    assert {c.broker for c in cells} == {"tansu"}
+    assert {c.repetition for c in cells} == {1, 2}
+    assert len(cells) == 2 * (2 + 2)
+
+
+def test_fixed_rate_only_overrides_skip_max_rate_matrices():
+    cells = expand(apply_overrides(parse_scenario(TWO), [parse_set("rate=500"), parse_set("messages=50")]))
+    assert {c.rate for c in cells if c.matrix == "lat"} == {500}
+    assert {c.rate for c in cells if c.matrix == "tp"} == {None}
+    assert {c.messages for c in cells if c.matrix == "tp"} == {50}
+
+
+def test_invalid_override_value_is_a_scenario_error():
+    with pytest.raises(ScenarioError, match="batch_size: expected an integer >= 1"):
+        apply_overrides(parse_scenario(TWO), [parse_set("batch_size=0")])
+
+
+def test_cell_labels_and_group_keys():
+    a, b = expand(parse_scenario("variant = ['ours', 'raw']\nmessages = 10"))
+    assert a.label() == "ours tansu p=4 bs=1000 w=1 10 msgs"
+    assert a.group_key() == b.group_key()
+    assert a.config()["variant"] == "ours"
