@@ -1,7 +1,7 @@
 # Shortcuts for the commands CI runs (.ci/run); every target works from the repo root.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install lint format typecheck test test-tansu packaging all ci
+.PHONY: install lint format typecheck test test-tansu packaging docs all ci
 
 ## install: sync every workspace package and the dev tools, fetch Apache Kafka's jars
 install:
@@ -33,6 +33,10 @@ test-tansu:
 ## packaging: build every package and install each wheel alone
 packaging:
 	uv run pytest -m packaging tests
+
+## docs: build the documentation site into docs/_build/html (warnings are errors)
+docs:
+	uv run --all-packages --group docs sphinx-build -W -n --keep-going -b html docs docs/_build/html
 
 ## all: lint, typecheck and test
 all: lint typecheck test

@@ -9,6 +9,11 @@ pytest fixtures they name (honouring ``kafka_features`` marks), and a block
 ending in ``print(...)`` followed by ``# output`` comment lines must print
 exactly that. Then the page's own check looks at what the flows wrote.
 
+On a page of *variants* (``Page(variants=True)``) each later block shows a
+change to the first one: it runs as the first block with the lines it
+redefines (same name assigned, same call) replaced by its own, its other
+lines (imports, ...) put before them.
+
 The Kafka guide, core and operators pages have tests of their own
 (``test_docs_kafka_guide.py``, ``packages/*/tests/test_*_docs.py``).
 """
@@ -16,6 +21,7 @@ The Kafka guide, core and operators pages have tests of their own
 from __future__ import annotations
 
 import inspect
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +37,7 @@ from docblocks import DOCS, finite_sources, python_blocks, run_block
 
 #: Pages whose blocks another test runs.
 TESTED_ELSEWHERE = {"kafka-guide.md", "core.md", "operators.md"}
-TOPICS = ("in-topic", "out-topic", "in-topic-dlq")
+TOPICS = ("in-topic", "out-topic", "in-topic-dlq", "orders", "enriched")
 
 
 @dataclass
@@ -41,6 +47,9 @@ class Page:
     create: tuple[str, ...] = ()  # topics to create first (the page does not)
     produce: dict[str, list[tuple[bytes | None, bytes]]] = field(default_factory=dict)
     check: Callable[[dict[str, str], str], None] | None = None
+    needs: tuple[str, ...] = ()  # broker features (bytewax_kafka.testing.FEATURES)
+    names: tuple[str, ...] = ()  # other quoted names made unique per run (consumer groups, ...)
+    variants: bool = False
 
 
 def _check_migration(topics: dict[str, str], bootstrap: str) -> None:
@@ -52,7 +61,22 @@ def _check_serde(topics: dict[str, str], bootstrap: str) -> None:
     assert [r.value for r in dead] == [b"not json"]
 
 
+def _check_guarantees(topics: dict[str, str], bootstrap: str) -> None:
+    # Exactly-once wrote each message once (read_committed), then the
+    # CommitProgress variant read the topic again from its start.
+    got = read_to_end(bootstrap, topics["enriched"], isolation_level="read_committed")
+    assert sorted(r.value for r in got) == sorted([b"A", b"B", b"C"] * 2)
+
+
 PAGES: dict[str, Page] = {
+    "guarantees.md": Page(
+        create=("orders", "enriched"),
+        produce={"orders": [(b"1", b"a"), (b"2", b"b"), (b"3", b"c")]},
+        check=_check_guarantees,
+        needs=("transactions",),
+        names=("orders-enricher",),
+        variants=True,
+    ),
     "index.md": Page(),
     "migration.md": Page(create=("out-topic",), check=_check_migration),
     "serde.md": Page(
@@ -80,6 +104,29 @@ def expected_output(code: str) -> str | None:
     return None
 
 
+def _redefines(line: str) -> str | None:
+    m = re.match(r"([\w.]+)\s*(=|\()", line)
+    return m.group(1) + m.group(2) if m else None
+
+
+def as_variant(base: str, change: str) -> str:
+    """``base`` with the lines ``change`` redefines replaced, its other lines before them."""
+    lines = base.splitlines()
+    replaced: list[int] = []
+    extra: list[str] = []
+    for line in change.splitlines():
+        key = _redefines(line)
+        at = [i for i, old in enumerate(lines) if key is not None and _redefines(old) == key]
+        if at:
+            lines[at[0]] = line
+            replaced.append(at[0])
+        elif line.strip():
+            extra.append(line)
+    assert replaced, "a variant block must redefine a line of the first block"
+    first = min(replaced)
+    return "\n".join([*lines[:first], *extra, *lines[first:]]) + "\n"
+
+
 def call_test_function(fn: Callable[..., Any], request: pytest.FixtureRequest) -> None:
     for mark in getattr(fn, "pytestmark", []):
         if mark.name == "kafka_features":
@@ -100,20 +147,31 @@ def test_page_blocks_run(
     request: pytest.FixtureRequest,
 ) -> None:
     page = PAGES[name]
+    if page.needs:
+        broker = request.getfixturevalue("kafka_broker")
+        missing = sorted(set(page.needs) - broker.features)
+        if missing:
+            pytest.skip(f"{broker.describe()} lacks {', '.join(missing)}")
     finite_sources(monkeypatch)
     registry = SchemaRegistryClient.new_client({"url": f"mock://{uuid.uuid4().hex}"})
     monkeypatch.setattr(bytewax_kafka.serde, "registry_client", lambda _url: registry)
     topics = {t: f"docs-{t}-{uuid.uuid4().hex}" for t in TOPICS}
+    unique = {**topics, **{n: f"docs-{n}-{uuid.uuid4().hex}" for n in page.names}}
     for t in page.create:
         create_topic(kafka_bootstrap, topics[t], partitions=2)
     for t, messages in page.produce.items():
         kafka_produce(topics[t], messages)
 
+    blocks = python_blocks(DOCS / name)
+    if page.variants:
+        blocks = [blocks[0], *(as_variant(blocks[0], b) for b in blocks[1:])]
     ns: dict[str, Any] = {"__name__": "doc_page"}
-    for i, code in enumerate(python_blocks(DOCS / name)):
+    for i, code in enumerate(blocks):
         code = code.replace('"localhost:19092"', repr(kafka_bootstrap))
-        for t, real in topics.items():
+        for t, real in unique.items():
             code = code.replace(f'"{t}"', repr(real))
+        if page.variants:
+            ns = {"__name__": "doc_page"}
         before = dict(ns)
         capsys.readouterr()
         run_block(code, ns, f"{name}[{i}]")
