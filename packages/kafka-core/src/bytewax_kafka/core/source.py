@@ -319,20 +319,38 @@ class _WorkerConsumer:
     """
 
     def __init__(self, config: dict[str, Any], timeout: float, batch_size: int) -> None:
-        self.config = config
-        self.consumer: Any = make_client(Consumer, config, "consumer")
+        self.down_since: float | None = None
+        # librdkafka reports "all brokers down" only to error_cb, never as a
+        # consumed event: watch it there (and pass it on to the user's).
+        self.config = {**config, "error_cb": self._error_cb(config.get("error_cb"))}
+        self.consumer: Any = make_client(Consumer, self.config, "consumer")
         self.timeout = timeout
         self.batch_size = batch_size
         self.buffers: dict[tuple[str, int], list[Any]] = {}
         self.orphans: list[Any] = []
         self.closed = False
-        self.down_since: float | None = None
         #: The last consume call returned messages.
         self.flowing = False
         #: The source to ask for partition checks, and how often (seconds).
         self.watch: tuple[KafkaSource, float] | None = None
         self.next_check = 0.0
         self._query: Any = None
+
+    def _error_cb(self, user_cb: Any) -> Any:
+        def on_error(err: Any) -> None:
+            # Called by librdkafka from within consume()/poll(), on the worker's thread.
+            if err.code() == CKError._ALL_BROKERS_DOWN and self.down_since is None:
+                self.down_since = time.monotonic()
+                log.warning(
+                    "every Kafka broker is unreachable (librdkafka retries); the source fails "
+                    "if this lasts %.0fs: %s",
+                    self.timeout,
+                    scrub(str(err), self.config),
+                )
+            if user_cb is not None:
+                user_cb(err)
+
+        return on_error
 
     def query(self) -> Any:
         """A second consumer for offset look-ups while partitions are built.
@@ -502,8 +520,9 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
                 off = m.offset()
                 if off is not None and off >= 0 and m.partition() == part:
                     nxt = max(nxt, off + 1)
+        if nxt != self._next:
+            self._worker.down_since = None  # a broker served data: the cluster is back
         self._next = nxt
-        self._worker.down_since = None
         now = time.monotonic()
         self._last_data = now
         if now >= self._lag_due:
