@@ -43,6 +43,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(?!bytewax_kafka\.).*"),
     # Type variables and private bases have no page of their own.
     (r"py:.*", r"bytewax_kafka\..*\.(K|V|K2|V2|X|E|In|Out|_\w+)"),
+    # kafka-bench's modules name helper types they do not export.
+    (r"py:.*", r"bytewax_kafka\.bench\..*"),
 ]
 
 autodoc_member_order = "bysource"
