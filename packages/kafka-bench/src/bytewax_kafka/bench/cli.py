@@ -275,6 +275,19 @@ def _execute(args: argparse.Namespace, scenario: Any, cells: list[Any], run_id: 
 
     console.print(f"[bold]kafka-bench[/] {scenario.name}: {len(cells)} cells -> {out_dir}", highlight=False)
     interrupted = False
+    import signal
+
+    from bytewax_kafka.bench.runner import request_stop
+
+    def on_signal(signum: int, frame: Any) -> None:
+        # Stop at the next check, wherever the main thread is (a C call of
+        # confluent-kafka may swallow a KeyboardInterrupt); the cell loop
+        # then kills every flow and load process.
+        request_stop()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         if args.quiet:
             results, brokers = run_cells(
@@ -288,6 +301,9 @@ def _execute(args: argparse.Namespace, scenario: Any, cells: list[Any], run_id: 
     except KeyboardInterrupt:
         interrupted = True
         results, brokers = [], {}
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     doc["brokers"] = brokers
     doc["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     doc["elapsed_s"] = round(time.monotonic() - t0, 1)

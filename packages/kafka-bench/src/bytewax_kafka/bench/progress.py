@@ -25,7 +25,9 @@ def describe_result(result: CellResult) -> str:
     lat = m.get("latency") or {}
     if lat.get("p99_ms") is not None:
         parts.append(f"p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.1f} ms")
-    if m.get("cpu_s") is not None:
+    if m.get("busy_cpu_us_per_msg") is not None:
+        parts.append(f"{m['busy_cpu_us_per_msg']:.2f} CPU µs/msg")
+    elif m.get("cpu_s") is not None:
         parts.append(f"CPU {m['cpu_s']:.1f} s")
     parts.append(f"{m.get('received', 0):,}/{m.get('expected', 0):,} msgs")
     return ", ".join(parts)

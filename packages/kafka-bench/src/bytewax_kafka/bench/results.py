@@ -10,6 +10,9 @@ on the same broker, in the same repetition, with the same parameters:
   (``ours`` against ``builtin``, ``ours-core`` against ``builtin-core`` where
   that ran, else ``builtin``);
 - ``vs_raw``: our msg/s over the raw confluent-kafka loop's;
+- ``cpu_vs_builtin`` / ``cpu_vs_raw``: the same with messages per CPU second
+  of the flow while it processed (start-up excluded): less sensitive to other
+  load on the machine than wall-clock throughput;
 - ``p99_vs_builtin`` / ``p99_vs_raw`` (fixed-rate): our p99 latency over theirs
   (below 1 is better).
 """
@@ -83,8 +86,12 @@ def add_ratios(cells: list[dict[str, Any]]) -> None:
             ratios["vs_builtin"] = _ratio(mine, _ok_metric(builtin, "msgs_per_s"))
             if cfg["mode"] == "fixed-rate":
                 ratios["p99_vs_builtin"] = _ratio(p99, _ok_metric(builtin, "latency.p99_ms"))
+            ratios["cpu_vs_builtin"] = _ratio(
+                _ok_metric(c, "msgs_per_cpu_s"), _ok_metric(builtin, "msgs_per_cpu_s")
+            )
         if raw is not None:
             ratios["vs_raw"] = _ratio(mine, _ok_metric(raw, "msgs_per_s"))
+            ratios["cpu_vs_raw"] = _ratio(_ok_metric(c, "msgs_per_cpu_s"), _ok_metric(raw, "msgs_per_cpu_s"))
             if cfg["mode"] == "fixed-rate":
                 ratios["p99_vs_raw"] = _ratio(p99, _ok_metric(raw, "latency.p99_ms"))
         c["ratios"] = ratios
@@ -95,6 +102,9 @@ _SUMMARY_METRICS = (
     "mb_per_s",
     "cpu_s",
     "cpu_us_per_msg",
+    "busy_cpu_us_per_msg",
+    "msgs_per_cpu_s",
+    "busy_core_share",
     "startup_s",
     "latency.p50_ms",
     "latency.p90_ms",
@@ -102,6 +112,10 @@ _SUMMARY_METRICS = (
     "latency.p99_9_ms",
     "latency.max_ms",
 )
+
+
+#: Ratio names on cells of ours (see the module docstring).
+_RATIOS = ("vs_builtin", "vs_raw", "cpu_vs_builtin", "cpu_vs_raw", "p99_vs_builtin", "p99_vs_raw")
 
 
 def _median(values: list[float]) -> float | None:
@@ -126,7 +140,7 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for name in _SUMMARY_METRICS:
             vals = [v for v in (_ok_metric(m, name) for m in members) if v is not None]
             row[name.replace("latency.", "latency_")] = _median(vals)
-        for r in ("vs_builtin", "vs_raw", "p99_vs_builtin", "p99_vs_raw"):
+        for r in _RATIOS:
             vals = [float(m["ratios"][r]) for m in members if (m.get("ratios") or {}).get(r) is not None]
             row[r] = _median(vals)
         rows.append(row)
@@ -162,6 +176,9 @@ _CSV_METRICS = (
     "duplicates",
     "cpu_s",
     "cpu_us_per_msg",
+    "busy_cpu_us_per_msg",
+    "msgs_per_cpu_s",
+    "busy_core_share",
     "startup_s",
     "wall_s",
     "offered_msgs_per_s",
@@ -169,7 +186,7 @@ _CSV_METRICS = (
 )
 _CSV_LATENCY = ("count", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")
 _CSV_LOAD = ("sent", "delivered", "failed", "requests", "requests_per_s", "max_behind_ms")
-_CSV_RATIOS = ("vs_builtin", "vs_raw", "p99_vs_builtin", "p99_vs_raw")
+_CSV_RATIOS = _RATIOS
 
 
 def csv_columns() -> list[str]:

@@ -49,6 +49,32 @@ STALL_SECONDS = 30.0
 STARTUP_SECONDS = 90.0
 
 
+#: Child processes (flows, load generators) still running, each in its own
+#: session: killed by :func:`kill_children` when a run is interrupted.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+#: Set by :func:`request_stop` (a signal handler): stop after the current step.
+_STOP_REQUESTED = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask the running cells to stop (from a signal handler); the run ends as interrupted."""
+    _STOP_REQUESTED.set()
+
+
+def kill_children() -> None:
+    """SIGKILL every flow and load process group still running."""
+    for p in list(_LIVE):
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+        _LIVE.discard(p)
+
+
+def _check_stop() -> None:
+    if _STOP_REQUESTED.is_set():
+        raise KeyboardInterrupt
+
+
 class Progress(Protocol):
     """What the runner tells about its progress."""
 
@@ -259,11 +285,19 @@ class FlowProcesses:
         for cmd, env, log in zip(self.commands, self.envs, self.logs, strict=True):
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("wb") as out:
-                self.procs.append(
-                    subprocess.Popen(
-                        cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-                    )
+                proc = subprocess.Popen(
+                    cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                 )
+            self.procs.append(proc)
+            _LIVE.add(proc)
+
+    def cpu_now(self) -> float:
+        """CPU seconds (user + system, all threads) of the flow's processes so far."""
+        total = self.cpu_user + self.cpu_sys
+        for p in self.procs:
+            if p.returncode is None:
+                total += _proc_cpu(p.pid)
+        return total
 
     def dead(self) -> str | None:
         """Why a process has exited already (with its log's tail), else None."""
@@ -299,10 +333,24 @@ class FlowProcesses:
             return True
         if pid == 0:
             return False
+        _LIVE.discard(p)
         self.cpu_user += usage.ru_utime
         self.cpu_sys += usage.ru_stime
         p.returncode = os.waitstatus_to_exitcode(status)
         return True
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu(pid: int) -> float:
+    """Utime + stime of a live process from ``/proc`` (0 where unreadable)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -420,6 +468,46 @@ def _throughput_metrics(reader: Reader, cell: Cell, flow: FlowProcesses) -> dict
     return out
 
 
+def _busy_cpu(samples: list[tuple[float, float]], created_ms: list[int]) -> dict[str, Any]:
+    """CPU of the flow while it wrote its output, per message, and its share of a core.
+
+    The window runs from the first to the last output message's producer
+    timestamp; the flow's CPU (sampled every 50 ms) is interpolated at both
+    ends. Start-up (imports, building the flow, joining the cluster) is left
+    out: what remains is the per-message cost, comparable between variants
+    even on a busy machine where wall-clock throughput is not. Needs a window
+    of a few hundred milliseconds to be meaningful (/proc counts CPU in 10 ms
+    ticks).
+    """
+    if len(samples) < 2 or len(created_ms) < 2:
+        return {}
+    t0, t1 = created_ms[0] / 1000.0, created_ms[-1] / 1000.0
+    wall = t1 - t0
+    if wall < 0.2:
+        return {}
+
+    def cpu_at(t: float) -> float:
+        prev = samples[0]
+        for cur in samples[1:]:
+            if cur[0] >= t:
+                if cur[0] == prev[0]:
+                    return cur[1]
+                return prev[1] + (cur[1] - prev[1]) * (t - prev[0]) / (cur[0] - prev[0])
+            prev = cur
+        return samples[-1][1]
+
+    cpu = cpu_at(t1) - cpu_at(t0)
+    msgs = len(created_ms)
+    if cpu <= 0:
+        return {}
+    return {
+        "busy_cpu_s": round(cpu, 3),
+        "busy_cpu_us_per_msg": round(cpu / msgs * 1e6, 3),
+        "msgs_per_cpu_s": round(msgs / cpu, 1),
+        "busy_core_share": round(cpu / wall, 3),
+    }
+
+
 def _latency_metrics(reader: Reader, start_ns: int, end_ns: int, warmup: float | str) -> dict[str, Any]:
     span = (end_ns - start_ns) / 1e9
     cut = start_ns + int(_warmup_fraction(warmup, span) * span * 1e9)
@@ -462,14 +550,22 @@ def _wait_for_output(
     deadline: float,
     progress: Progress,
     phase: str = "running",
+    samples: list[tuple[float, float]] | None = None,
 ) -> None:
-    """Block until ``expected`` distinct messages came out; raise CellFailed on a stall or death."""
+    """Block until ``expected`` distinct messages came out; raise CellFailed on a stall or death.
+
+    ``samples`` receives ``(wall time, flow CPU seconds)`` pairs every 50 ms.
+    """
     launched = time.monotonic()
     last_count = -1
     last_change = time.monotonic()
+    cpu_now = getattr(flow, "cpu_now", None)
     while True:
+        _check_stop()
         got = reader.unique
         progress.cell_progress(phase, got, expected)
+        if cpu_now is not None and samples is not None:
+            samples.append((time.time(), cpu_now()))
         if got >= expected:
             return
         if reader.errors:
@@ -489,7 +585,7 @@ def _wait_for_output(
             )
         if now > deadline:
             raise CellFailed(f"timed out: {got} of {expected} messages arrived before the cell's timeout")
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def _admin_conf(bootstrap: str) -> dict[str, Any]:
@@ -546,11 +642,14 @@ def run_cell(
             reader.start()
             flow.start()
             expected = cell.messages or 0
-            _wait_for_output(reader, flow, expected, deadline, progress)
+            samples: list[tuple[float, float]] = [(time.time(), 0.0)]
+            _wait_for_output(reader, flow, expected, deadline, progress, samples=samples)
+            samples.append((time.time(), flow.cpu_now()))
             flow.stop()
             reader.stop()
             metrics = _throughput_metrics(reader, cell, flow)
             metrics["prefill_s"] = round(prefill_s, 3)
+            metrics.update(_busy_cpu(samples, sorted(reader.created_ms)))
         else:
             reader = Reader(bootstrap, dst, cell.partitions, codec)
             reader.start()
@@ -617,6 +716,7 @@ def _wait_until_reading(
     i = 0
     started = time.monotonic()
     while reader.probes == 0:
+        _check_stop()
         progress.cell_progress("starting", 0, None)
         why = flow.dead()
         if why:
@@ -674,9 +774,11 @@ def _run_load(
     duration = float(cell.duration or 10.0)
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        _LIVE.add(proc)
         t0 = time.monotonic()
         try:
             while proc.poll() is None:
+                _check_stop()
                 elapsed = time.monotonic() - t0
                 progress.cell_progress("load", int(min(elapsed, duration)), int(duration))
                 why = flow.dead()
@@ -690,6 +792,7 @@ def _run_load(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            _LIVE.discard(proc)
     if proc.returncode != 0 or not summary.exists():
         raise CellFailed(f"the load generator failed (exit {proc.returncode}); log {log}:\n{_tail(log)}")
     data: dict[str, Any] = json.loads(summary.read_text())
@@ -731,70 +834,92 @@ def run_cells(
     """Run cells broker by broker (each broker started once, stopped after its cells).
 
     A broker that cannot run here (no Docker for ``redpanda``, no Java for
-    ``kafka``) marks its cells ``skipped`` with the reason.
+    ``kafka``) marks its cells ``skipped`` with the reason. Every flow and
+    load process is gone when this returns, or raises (``KeyboardInterrupt``
+    after :func:`request_stop`).
 
     Returns:
         The results in cell order, and what was learnt of each broker
         (``spec``, ``kind``, ``describe``).
     """
-    from bytewax_kafka.testing import BrokerUnavailable
+    run = _CellLoop(cells, log_dir, progress or QuietProgress(), on_result)
+    try:
+        for spec in run.order:
+            _check_stop()
+            run.broker(spec)
+    finally:
+        kill_children()
+    return run.results, run.brokers
 
-    progress = progress or QuietProgress()
-    results: list[CellResult] = []
-    brokers: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
-    for c in cells:
-        if c.broker not in order:
-            order.append(c.broker)
-    index = 0
 
-    def record(c: Cell, r: CellResult, started: bool) -> None:
-        nonlocal index
-        if not started:
-            index += 1
-            progress.cell_started(c, index, len(cells))
-        results.append(r)
-        progress.cell_finished(c, r)
-        if on_result:
-            on_result(r)
+class _CellLoop:
+    def __init__(
+        self,
+        cells: list[Cell],
+        log_dir: Path,
+        progress: Progress,
+        on_result: Callable[[CellResult], None] | None,
+    ) -> None:
+        self.cells = cells
+        self.log_dir = log_dir
+        self.progress = progress
+        self.on_result = on_result
+        self.results: list[CellResult] = []
+        self.brokers: dict[str, dict[str, Any]] = {}
+        self.order: list[str] = []
+        for c in cells:
+            if c.broker not in self.order:
+                self.order.append(c.broker)
 
-    for spec in order:
-        mine = [c for c in cells if c.broker == spec]
+    def _start(self, c: Cell) -> None:
+        self.progress.cell_started(c, len(self.results) + 1, len(self.cells))
+
+    def _record(self, c: Cell, r: CellResult) -> None:
+        self.results.append(r)
+        self.progress.cell_finished(c, r)
+        if self.on_result:
+            self.on_result(r)
+
+    def broker(self, spec: str) -> None:
+        from bytewax_kafka.testing import BrokerUnavailable
+
+        mine = [c for c in self.cells if c.broker == spec]
         done: set[str] = set()
-        progress.log(f"starting broker {spec}")
+        self.progress.log(f"starting broker {spec}")
         try:
             with _broker(spec) as broker:
                 info = {"spec": spec, "kind": broker.kind, "describe": broker.describe()}
-                brokers[spec] = info
-                progress.log(f"broker ready: {info['describe']}")
+                self.brokers[spec] = info
+                self.progress.log(f"broker ready: {info['describe']}")
                 replication = _replication(broker)
                 for c in mine:
-                    index += 1
-                    progress.cell_started(c, index, len(cells))
+                    _check_stop()
+                    self._start(c)
                     r = run_cell(
                         c,
                         broker.bootstrap_servers,
                         replication=replication,
-                        log_dir=log_dir,
-                        progress=progress,
+                        log_dir=self.log_dir,
+                        progress=self.progress,
                     )
+                    _check_stop()  # an interrupted cell is not a result
                     r.broker = info
                     done.add(c.id)
-                    record(c, r, started=True)
+                    self._record(c, r)
         except BrokerUnavailable as exc:
-            brokers[spec] = {"spec": spec, "kind": spec, "describe": None, "unavailable": str(exc)}
+            self.brokers[spec] = {"spec": spec, "kind": spec, "describe": None, "unavailable": str(exc)}
             for c in mine:
                 if c.id not in done:
-                    record(
-                        c,
-                        CellResult(cell=c, status="skipped", reason=f"broker {spec} unavailable: {exc}"),
-                        False,
+                    self._start(c)
+                    self._record(
+                        c, CellResult(cell=c, status="skipped", reason=f"broker {spec} unavailable: {exc}")
                     )
         except Exception as exc:
-            brokers.setdefault(spec, {"spec": spec, "kind": spec, "describe": None})
-            brokers[spec]["error"] = f"{type(exc).__name__}: {exc}"
+            _check_stop()
+            self.brokers.setdefault(spec, {"spec": spec, "kind": spec, "describe": None})
+            self.brokers[spec]["error"] = f"{type(exc).__name__}: {exc}"
             for c in mine:
                 if c.id not in done:
+                    self._start(c)
                     reason = f"broker {spec} failed: {type(exc).__name__}: {exc}"
-                    record(c, CellResult(cell=c, status="failed", reason=reason), False)
-    return results, brokers
+                    self._record(c, CellResult(cell=c, status="failed", reason=reason))
