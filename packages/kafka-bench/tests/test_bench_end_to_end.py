@@ -76,8 +76,9 @@ def test_run_tiny_scenario_on_tansu(tmp_path):
         assert m["cpu_s"] > 0
     assert [c["metrics"]["expected"] for c in cells[:3]] == [3000] * 3
     ours, lat = cells[0], cells[3]
-    assert ours["ratios"]["vs_builtin"] > 0
-    assert ours["ratios"]["vs_raw"] > 0
+    # 3000 messages may pass the raw loop within a millisecond: too short a
+    # window for a rate, and then the ratio is None, never a made-up number.
+    assert {"vs_builtin", "vs_raw", "cpu_vs_builtin", "cpu_vs_raw"} <= set(ours["ratios"])
     assert lat["metrics"]["latency"]["count"] > 0
     assert lat["metrics"]["expected"] == lat["load"]["delivered"] > 0
     assert lat["load"]["requests"] > 0
