@@ -40,7 +40,17 @@ def expected(n: int) -> Counter:
 def _cmd(mode: str, recovery: Path | None) -> list[str]:
     rec = ["-r", str(recovery), "-b", "0"] if recovery else []
     if mode == "2-processes":
-        return [sys.executable, "-m", "bytewax.testing", "eos_flow:flow", "-p", "2", "-s", "1", *rec]
+        return [
+            sys.executable,
+            "-m",
+            "bytewax_kafka.testing.processes",
+            "-p",
+            "2",
+            "eos_flow:flow",
+            "-s",
+            "1",
+            *rec,
+        ]
     workers = "2" if mode == "2-workers" else "1"
     return [sys.executable, "-m", "bytewax.run", "eos_flow:flow", "-w", workers, "-s", "1", *rec]
 

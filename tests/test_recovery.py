@@ -31,7 +31,15 @@ SNAPSHOT_S = 1
 def _cmd(mode: str, recovery: Path) -> list[str]:
     common = ["-r", str(recovery), "-s", str(SNAPSHOT_S), "-b", "0"]
     if mode == "2-processes":
-        return [sys.executable, "-m", "bytewax.testing", "recovery_flow:flow", "-p", "2", *common]
+        return [
+            sys.executable,
+            "-m",
+            "bytewax_kafka.testing.processes",
+            "-p",
+            "2",
+            "recovery_flow:flow",
+            *common,
+        ]
     workers = "2" if mode == "2-workers" else "1"
     return [sys.executable, "-m", "bytewax.run", "recovery_flow:flow", "-w", workers, *common]
 

@@ -282,7 +282,7 @@ def test_round_trip_with_two_processes(
     (tmp_path / "procs_flow.py").write_text(FLOW_MODULE)
     env = {**os.environ, "BWK_BROKERS": kafka_bootstrap, "BWK_IN": src, "BWK_OUT": dst}
     subprocess.run(
-        [sys.executable, "-m", "bytewax.testing", "procs_flow:flow", "-p", "2"],
+        [sys.executable, "-m", "bytewax_kafka.testing.processes", "-p", "2", "procs_flow:flow"],
         cwd=tmp_path,
         env=env,
         check=True,
