@@ -168,6 +168,8 @@ class Reader(threading.Thread):
         self.seen: set[int] = set()
         self.duplicates = 0
         self.probes = 0
+        #: Input partitions whose probe came out (probe sequence numbers carry it).
+        self.probe_partitions: set[int] = set()
         self.errors: list[str] = []
         self.last_arrival = 0.0
         self._halt = threading.Event()
@@ -200,6 +202,7 @@ class Reader(threading.Thread):
                     t, seq = unpack(v) if raw else decode(v)
                     if seq & PROBE_BIT:
                         self.probes += 1
+                        self.probe_partitions.add((seq >> 20) & 0xFFFF)
                         continue
                     if seq in seen:
                         self.duplicates += 1
@@ -409,9 +412,13 @@ def prefill(bootstrap: str, topic: str, cell: Cell, progress: Progress) -> float
     return time.perf_counter() - t0
 
 
-def _send_probe(bootstrap: str, topic: str, codec: Codec, size: int, i: int) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    p.produce(topic, codec.encode(time.time_ns(), PROBE_BIT | i, size))
+def _send_probes(bootstrap: str, topic: str, codec: Codec, size: int, partitions: int, round_: int) -> None:
+    """One probe message into each input partition (its number in the sequence number)."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "log_level": 3})
+    for part in range(partitions):
+        p.produce(
+            topic, codec.encode(time.time_ns(), PROBE_BIT | (part << 20) | round_, size), partition=part
+        )
     p.flush(10)
 
 
@@ -712,21 +719,28 @@ def _wait_until_reading(
     deadline: float,
     progress: Progress,
 ) -> None:
-    """Send probe messages until one comes out: the flow is assigned and reading."""
+    """Send probes until one from every input partition came out: the flow reads them all.
+
+    Until then a partition may still be starting (its offsets resolved, its
+    fetches begun), and the first seconds of load would measure that.
+    """
     i = 0
     started = time.monotonic()
-    while reader.probes == 0:
+    while len(reader.probe_partitions) < cell.partitions:
         _check_stop()
-        progress.cell_progress("starting", 0, None)
+        progress.cell_progress("starting", len(reader.probe_partitions), cell.partitions)
         why = flow.dead()
         if why:
             raise CellFailed(why)
         if time.monotonic() - started > STARTUP_SECONDS or time.monotonic() > deadline:
-            raise CellFailed(f"the flow passed no probe message within {STARTUP_SECONDS:.0f}s")
-        _send_probe(bootstrap, src, codec, cell.message_size, i)
+            raise CellFailed(
+                f"the flow passed probes of {len(reader.probe_partitions)} of {cell.partitions} "
+                f"partitions within {STARTUP_SECONDS:.0f}s"
+            )
+        _send_probes(bootstrap, src, codec, cell.message_size, cell.partitions, i)
         i += 1
         for _ in range(10):
-            if reader.probes:
+            if len(reader.probe_partitions) >= cell.partitions:
                 break
             time.sleep(0.05)
     time.sleep(0.5)  # let every partition's fetch settle
