@@ -1,0 +1,222 @@
+"""Broker faults while a Kafka -> Kafka flow reads and writes, on a 3-node Apache Kafka cluster.
+
+Topics have replication factor 3 and ``min.insync.replicas=2``; producers
+use ``acks=all`` (librdkafka's default). The flow (``tests/flows/fault_flow.py``)
+copies numbered input records with bytewax recovery on (``-s 1``), throttled
+so that every fault lands mid-run. After each test every input record must
+be in the output (at-least-once: no loss); duplicates are counted and
+printed (``[name] ...`` lines; ``BWK_FIGURES=path`` collects them as JSON).
+
+These tests use the session's ``apache_kafka_cluster`` (started with a 3 s
+broker session timeout, see the plugin) and leave it whole: every node they
+stop, kill or pause runs again, with full ISRs, before they return.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+
+from bytewax_kafka.testing import produce_n, read_to_end
+from faultkit import (
+    FlowProcess,
+    Report,
+    check_copy,
+    errors_in,
+    flow_cmd,
+    flow_env,
+    init_recovery,
+    partition_info,
+    restart_all,
+    stop_all,
+    wait_full_isr,
+)
+
+REPLICATED = {"min.insync.replicas": "2"}
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster(apache_kafka_cluster):
+    """The session cluster, whole before and after the test."""
+    c = apache_kafka_cluster
+    c.wait_ready(60)
+    yield c
+    for node in c.nodes:
+        with contextlib.suppress(Exception):
+            node.resume()
+    if any(node.pid is None for node in c.nodes):
+        restart_all(c)
+
+
+def _setup(cluster, broker_topic_factory, n: int, outputs: int = 1):
+    conf = cluster.client_config()
+    topics = broker_topic_factory(cluster)
+    src = topics(partitions=4, config=REPLICATED)
+    dsts = [topics(partitions=1, config=REPLICATED) for _ in range(outputs)]
+    produce_n(conf, src, n, config={"acks": "all"})
+    expected = {(r.partition, r.offset) for r in read_to_end(conf, src)}
+    assert len(expected) == n
+    return conf, src, dsts, expected
+
+
+def _wait_new_leader(conf, topic: str, partition: int, old: int, timeout: float = 60) -> float:
+    t = time.monotonic()
+    while True:
+        with contextlib.suppress(Exception):
+            if partition_info(conf, topic, partition).leader not in (-1, old):
+                return time.monotonic() - t
+        assert time.monotonic() - t < timeout, f"{topic}[{partition}] has no new leader after {timeout}s"
+        time.sleep(0.1)
+
+
+def test_killing_partition_leaders_mid_run_loses_nothing(cluster, broker_topic_factory, tmp_path):
+    n, rate = 24_000, 1_000
+    conf, src, (dst,), expected = _setup(cluster, broker_topic_factory, n)
+    env = flow_env(brokers=cluster.bootstrap_servers, **{"in": src, "out": dst}, rate=rate)
+    flow = FlowProcess(flow_cmd("fault_flow", init_recovery(tmp_path / "rec")), env, tmp_path / "flow.log")
+    flow.start()
+    report = Report("leader-kills")
+    failovers, rejoins = [], []
+    # The output partition's leader, an input partition's leader, the output's again.
+    for topic, part in [(dst, 0), (src, 1), (dst, 0)]:
+        time.sleep(3)
+        assert flow.poll() is None, f"the flow ended before a kill landed:\n{flow.tail()}"
+        old = partition_info(conf, topic, part).leader
+        index = cluster.nodes.index(cluster.node_by_id(old))
+        cluster.kill_node(index)
+        failovers.append(round(_wait_new_leader(conf, topic, part, old), 1))
+        t = time.monotonic()
+        cluster.restart_node(index)
+        wait_full_isr(conf, [src, dst])
+        rejoins.append(round(time.monotonic() - t, 1))
+    code = flow.wait(timeout=240)
+    assert code == 0, flow.tail()
+    missing, duplicates = check_copy(expected, (r.value for r in read_to_end(conf, dst)))
+    report["kills"] = len(failovers)
+    report["failover_s"] = failovers
+    report["rejoin_s"] = rejoins
+    report["run_s"] = round(flow.ended - flow.started, 1)
+    report["messages"] = n
+    report["duplicates"] = duplicates
+    report.show()
+    assert not missing, f"{len(missing)} input records lost, e.g. {sorted(missing)[:5]}"
+
+
+def test_paused_leader_neither_hangs_the_flow_nor_loses_data(cluster, broker_topic_factory, tmp_path):
+    n, rate, pause_s = 10_000, 1_000, 6
+    conf, src, (dst,), expected = _setup(cluster, broker_topic_factory, n)
+    env = flow_env(brokers=cluster.bootstrap_servers, **{"in": src, "out": dst}, rate=rate)
+    flow = FlowProcess(flow_cmd("fault_flow", init_recovery(tmp_path / "rec")), env, tmp_path / "flow.log")
+    flow.start()
+    time.sleep(3)
+    assert flow.poll() is None, flow.tail()
+    node = cluster.node_by_id(partition_info(conf, dst, 0).leader)
+    node.pause()  # SIGSTOP: connections stay open, nothing answers
+    try:
+        time.sleep(pause_s)
+    finally:
+        node.resume()
+    # Without faults the flow takes n / rate s; the pause may add itself and
+    # some reconnection, never "forever".
+    code = flow.wait(timeout=n / rate + pause_s + 90)
+    assert code == 0, flow.tail()
+    wait_full_isr(conf, [src, dst])
+    missing, duplicates = check_copy(expected, (r.value for r in read_to_end(conf, dst)))
+    report = Report("paused-leader")
+    report["pause_s"] = pause_s
+    report["run_s"] = round(flow.ended - flow.started, 1)
+    report["undisturbed_s"] = n / rate
+    report["duplicates"] = duplicates
+    report.show()
+    assert not missing, f"{len(missing)} input records lost, e.g. {sorted(missing)[:5]}"
+
+
+def test_all_brokers_down_for_20s_ride_out_or_fail_clearly(cluster, broker_topic_factory, tmp_path):
+    """Two flows through one 20 s outage of the whole cluster.
+
+    ``ride``: source ``timeout=120`` and sink ``message.timeout.ms=120000``:
+    waits the outage out and finishes. ``fail``: ``timeout=5`` and
+    ``message.timeout.ms=5000``: its sink has messages in flight, so it fails
+    with KafkaDeliveryError (or KafkaTimeoutError); restarted with its
+    recovery store, it finishes. ``idle``: the same short settings, but it
+    has read everything already and waits for more (``tail``): its sink has
+    nothing in flight, and the source fails with KafkaTimeoutError.
+    No flow loses a record.
+    """
+    n, rate, outage_s = 16_000, 1_000, 20
+    conf, src, (ride_dst, fail_dst, idle_dst), expected = _setup(cluster, broker_topic_factory, n, outputs=3)
+    settings = {"ride": (ride_dst, 120, 120_000), "fail": (fail_dst, 5, 5_000), "idle": (idle_dst, 5, 5_000)}
+    flows = {}
+    for name, (dst, timeout, message_timeout) in settings.items():
+        env = flow_env(
+            brokers=cluster.bootstrap_servers,
+            **{"in": src, "out": dst},
+            rate=0 if name == "idle" else rate,
+            tail=int(name == "idle"),
+            timeout=timeout,
+            message_timeout_ms=message_timeout,
+        )
+        cmd = flow_cmd("fault_flow", init_recovery(tmp_path / f"rec-{name}"))
+        flows[name] = FlowProcess(cmd, env, tmp_path / f"{name}.log").start()
+    time.sleep(5)
+    for name, f in flows.items():
+        assert f.poll() is None, f"{name} ended before the outage:\n{f.tail()}"
+    down_at = time.monotonic()
+    stopping_s = stop_all(cluster)
+    time.sleep(outage_s)
+    restart_s = restart_all(cluster)
+    back_at = time.monotonic()
+
+    fail = flows["fail"]
+    fail_code = fail.wait(timeout=120)
+    assert fail_code != 0, "the flow with short timeouts rode out a 20 s outage"
+    errors = errors_in(fail.text())
+    assert any("KafkaDeliveryError" in e or "KafkaTimeoutError" in e for e in errors), fail.tail()
+    assert fail.ended is not None
+    failed_after = fail.ended - down_at
+    assert failed_after < outage_s, f"failed {failed_after:.0f}s after the brokers went down"
+
+    idle = flows["idle"]
+    assert idle.wait(timeout=60) != 0
+    idle_errors = errors_in(idle.text())
+    assert any("KafkaTimeoutError: every Kafka broker has been unreachable" in e for e in idle_errors), (
+        idle.tail()
+    )
+    assert idle.ended is not None
+    idle_failed_after = idle.ended - down_at
+    assert idle_failed_after < outage_s, idle.tail()
+
+    ride = flows["ride"]
+    assert ride.wait(timeout=240) == 0, ride.tail()
+    assert not errors_in(ride.text()), ride.tail()
+
+    wait_full_isr(conf, [src, ride_dst, fail_dst, idle_dst])
+    fail.start()  # as a supervisor would: same command, same recovery store
+    idle.start()
+    assert fail.wait(timeout=240) == 0, fail.tail()
+    deadline = time.monotonic() + 60  # idle tails forever: stop it once it has caught up
+    while len(read_to_end(conf, idle_dst)) < n and time.monotonic() < deadline:
+        time.sleep(1)
+    assert idle.poll() is None, idle.tail()
+    idle.kill()
+
+    report = Report("all-brokers-down")
+    report["outage_s"] = round(back_at - down_at, 1)
+    report["stopping_s"] = round(stopping_s, 1)
+    report["restart_s"] = round(restart_s, 1)
+    report["ride_run_s"] = round(ride.ended - ride.started, 1)
+    report["ride_finished_after_restart_s"] = round(ride.ended - back_at, 1)
+    report["fail_error"] = next(e for e in errors if "KafkaDeliveryError" in e or "KafkaTimeoutError" in e)[
+        :160
+    ]
+    report["fail_failed_after_s"] = round(failed_after, 1)
+    report["idle_error"] = next(e for e in idle_errors if "KafkaTimeoutError" in e)[:120]
+    report["idle_failed_after_s"] = round(idle_failed_after, 1)
+    for name, (dst, _t, _m) in settings.items():
+        missing, duplicates = check_copy(expected, (r.value for r in read_to_end(conf, dst)))
+        assert not missing, f"{name}: {len(missing)} input records lost, e.g. {sorted(missing)[:5]}"
+        report[f"{name}_duplicates"] = duplicates
+    report.show()
