@@ -28,7 +28,12 @@ fixed-rate mode locust offers the rate while the flow runs; every message
 carries its *intended* send time and latency is output read time minus that
 time (no coordinated omission), recorded in an HdrHistogram. Every cell
 checks that each message came out; one that lost messages is marked failed.
-CPU is user + system time of the flow's processes (start-up included).
+CPU is user + system time of the flow's processes (start-up included);
+"busy CPU" counts only the window in which the flow wrote its output, per
+message, and "core share" is that CPU over the window's wall time (below 1:
+the flow waited, on the broker or for a core). "load avg" is the machine's
+1-minute load average after the cell: other work on the machine skews
+wall-clock figures, busy CPU per message much less.
 Baselines run in the same cell loop, on the same broker: Bytewax 0.21.1's
 built-in connector as shipped (`builtin`: its operators; `builtin-core`: its
 source and sink) and a raw confluent-kafka consume -> produce loop (`raw`,
@@ -205,9 +210,10 @@ def _matrix_tables(doc: dict[str, Any]) -> list[str]:
                 "x raw",
                 "x built-in (CPU)",
                 "x raw (CPU)",
+                "load avg",
                 "ok/runs",
             ]
-            align = ["l", "l", *["r"] * 4, "l", *["r"] * 13]
+            align = ["l", "l", *["r"] * 4, "l", *["r"] * 14]
             body = []
             for r in rows:
                 c = r["config"]
@@ -232,6 +238,7 @@ def _matrix_tables(doc: dict[str, Any]) -> list[str]:
                         _f(r.get("vs_raw"), "{:.2f}"),
                         _f(r.get("cpu_vs_builtin"), "{:.2f}"),
                         _f(r.get("cpu_vs_raw"), "{:.2f}"),
+                        _f(r.get("loadavg_after"), "{:.1f}"),
                         f"{r['ok']}/{len(r['cells'])}",
                     ]
                 )
@@ -255,9 +262,10 @@ def _matrix_tables(doc: dict[str, Any]) -> list[str]:
                 "max ms",
                 "CPU s",
                 "p99 x built-in",
+                "load avg",
                 "ok/runs",
             ]
-            align = ["l", "l", "r", "r", "r", "r", "l", "l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"]
+            align = ["l", "l", "r", "r", "r", "r", "l", "l", *["r"] * 11]
             body = []
             for r in rows:
                 c = r["config"]
@@ -286,6 +294,7 @@ def _matrix_tables(doc: dict[str, Any]) -> list[str]:
                         _f(r.get("latency_max_ms"), "{:.1f}"),
                         _f(r.get("cpu_s"), "{:.2f}"),
                         _f(r.get("p99_vs_builtin"), "{:.2f}"),
+                        _f(r.get("loadavg_after"), "{:.1f}"),
                         f"{r['ok']}/{len(r['cells'])}",
                     ]
                 )

@@ -106,6 +106,7 @@ _SUMMARY_METRICS = (
     "msgs_per_cpu_s",
     "busy_core_share",
     "startup_s",
+    "loadavg_after",
     "latency.p50_ms",
     "latency.p90_ms",
     "latency.p99_ms",
@@ -181,6 +182,8 @@ _CSV_METRICS = (
     "busy_core_share",
     "startup_s",
     "wall_s",
+    "loadavg_before",
+    "loadavg_after",
     "offered_msgs_per_s",
     "sent_msgs_per_s",
 )

@@ -610,6 +610,14 @@ def _create_topics(bootstrap: str, partitions: int, replication: int) -> tuple[s
     return src, dst
 
 
+def _loadavg() -> float | None:
+    """The machine's 1-minute load average: other work on the machine skews timings."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def _cell_timeout(cell: Cell) -> float:
     if cell.timeout is not None:
         return cell.timeout
@@ -633,6 +641,7 @@ def run_cell(
     """
     progress = progress or QuietProgress()
     result = CellResult(cell=cell, status="failed")
+    load_before = _loadavg()
     src = dst = None
     flow: FlowProcesses | None = None
     reader: Reader | None = None
@@ -688,6 +697,8 @@ def run_cell(
                 else None,
             }
         )
+        metrics["loadavg_before"] = load_before
+        metrics["loadavg_after"] = _loadavg()
         result.metrics = metrics
         result.status = "ok"
     except CellFailed as exc:
