@@ -37,6 +37,7 @@ _BASE: dict[str, Any] = {
     "timeout": None,
     "consumer_config": None,
     "producer_config": None,
+    "gc_threshold": None,
 }
 
 _SPEED = {

@@ -30,10 +30,13 @@ Environment:
     BENCH_SERDE: none | json | avro | registry-avro (default none).
     BENCH_CONSUMER_CONFIG, BENCH_PRODUCER_CONFIG: JSON objects of librdkafka
         settings given to every variant's consumer and producer (``add_config``).
+    BENCH_GC_THRESHOLD: when set, ``gc.set_threshold(n)`` in the flow process
+        (``0``: ``gc.disable()``).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from typing import Any
@@ -69,6 +72,14 @@ class FlowSettings:
         self.serde = env.get("BENCH_SERDE", "none")
         self.consumer_config: dict[str, Any] = json.loads(env.get("BENCH_CONSUMER_CONFIG") or "{}")
         self.producer_config: dict[str, Any] = json.loads(env.get("BENCH_PRODUCER_CONFIG") or "{}")
+        threshold = env.get("BENCH_GC_THRESHOLD")
+        if threshold:
+            # Same for every variant: how much of a flow's time the cyclic
+            # garbage collector takes (docs/performance.md).
+            if int(threshold) == 0:
+                gc.disable()
+            else:
+                gc.set_threshold(int(threshold))
 
 
 def serdes(serde: str, input_topic: str) -> tuple[Any, Any] | None:

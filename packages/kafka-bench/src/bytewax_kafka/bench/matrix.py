@@ -90,6 +90,7 @@ class Cell:
     timeout: float | None
     consumer_config: dict[str, Any] | None = None
     producer_config: dict[str, Any] | None = None
+    gc_threshold: int | None = None
 
     def config(self) -> dict[str, Any]:
         """The cell's parameters as a plain dict."""
@@ -187,6 +188,7 @@ def _cell(index: int, rep: int, row: dict[str, Any], s: dict[str, Any]) -> Cell:
         timeout=s["timeout"],
         consumer_config=s["consumer_config"],
         producer_config=s["producer_config"],
+        gc_threshold=s["gc_threshold"],
     )
 
 

@@ -253,6 +253,7 @@ class FlowProcesses:
             "BENCH_PARTITIONS": str(cell.partitions),
             "BENCH_CONSUMER_CONFIG": json.dumps(cell.consumer_config or {}),
             "BENCH_PRODUCER_CONFIG": json.dumps(cell.producer_config or {}),
+            "BENCH_GC_THRESHOLD": "" if cell.gc_threshold is None else str(cell.gc_threshold),
             "PYTHONUNBUFFERED": "1",
         }
         n = cell.processes

@@ -203,6 +203,11 @@ SETTINGS: dict[str, Key] = {
     "producer_config": Key(
         _optional(_client_config), None, "librdkafka settings for every variant's producer (a table)"
     ),
+    "gc_threshold": Key(
+        _optional(_int(0)),
+        None,
+        "gen-0 threshold of Python's cyclic GC in every flow process (0 disables it; default: Python's 700)",
+    ),
     "timeout": Key(
         _optional(_number(0.0, strict=True)), None, "seconds a cell may take (default: from its size)"
     ),
