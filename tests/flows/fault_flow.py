@@ -3,9 +3,9 @@
 BWK_BROKERS, BWK_IN, BWK_OUT: addresses and topics. BWK_SINK: ``epoch``
 (KafkaEpochSink, keyed per worker) or ``dynamic`` (KafkaSink).
 BWK_RATE: messages per second each worker may pass through ``convert``
-(throttles the flow so that faults land mid-run). BWK_SINK_DELAY: seconds
-each sink batch is held before it is written (a sink slower than the
-source). BWK_TIMEOUT: the source's ``timeout`` (seconds every broker may be
+(throttles the flow so that faults land mid-run). BWK_SINK_RATE: messages
+per second each sink partition may write (a sink slower than the source).
+BWK_TIMEOUT: the source's ``timeout`` (seconds every broker may be
 unreachable before ``KafkaTimeoutError``). BWK_MESSAGE_TIMEOUT_MS: the
 sink's ``message.timeout.ms``. BWK_TAIL: ``1`` keeps reading past the end.
 BWK_CONFIG: a JSON object of librdkafka settings for source and sink.
@@ -29,7 +29,7 @@ from bytewax_kafka.core import KafkaEpochSink, KafkaSink, KafkaSinkMessage, Kafk
 
 BROKERS = os.environ["BWK_BROKERS"].split(",")
 RATE = float(os.environ.get("BWK_RATE", "0"))
-SINK_DELAY = float(os.environ.get("BWK_SINK_DELAY", "0"))
+SINK_RATE = float(os.environ.get("BWK_SINK_RATE", "0"))
 TIMEOUT = float(os.environ.get("BWK_TIMEOUT", "30"))
 CONFIG: dict[str, Any] = json.loads(os.environ.get("BWK_CONFIG") or "{}")
 SINK_CONFIG = {**CONFIG}
@@ -49,14 +49,14 @@ def _route(batch: list) -> list:
 
 
 class _SlowSink(KafkaSink):
-    """A KafkaSink whose every batch waits ``SINK_DELAY`` seconds first."""
+    """A KafkaSink writing at most ``SINK_RATE`` messages per second."""
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> Any:
         part = super().build(step_id, worker_index, worker_count)
         write = part.write_batch
 
         def slow_write(items: list) -> None:
-            time.sleep(SINK_DELAY)
+            time.sleep(len(items) / SINK_RATE)
             write(items)
 
         part.write_batch = slow_write  # type: ignore[method-assign]
@@ -64,14 +64,14 @@ class _SlowSink(KafkaSink):
 
 
 class _SlowEpochSink(KafkaEpochSink):
-    """A KafkaEpochSink whose every batch waits ``SINK_DELAY`` seconds first."""
+    """A KafkaEpochSink writing at most ``SINK_RATE`` messages per second per part."""
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> Any:
         part = super().build_part(step_id, for_part, resume_state)
         write = part.write_batch
 
         def slow_write(items: list) -> None:
-            time.sleep(SINK_DELAY)
+            time.sleep(len(items) / SINK_RATE)
             write(items)
 
         part.write_batch = slow_write  # type: ignore[method-assign]
@@ -90,12 +90,12 @@ flow = Dataflow("faults")
 msgs = op.input("in", flow, source)
 out = op.flat_map_batch("convert", msgs, _convert)
 if os.environ.get("BWK_SINK", "epoch") == "epoch":
-    sink_type = _SlowEpochSink if SINK_DELAY else KafkaEpochSink
+    sink_type = _SlowEpochSink if SINK_RATE else KafkaEpochSink
     op.output(
         "out",
         op.flat_map_batch("route", out, _route),
         sink_type(BROKERS, os.environ["BWK_OUT"], add_config=SINK_CONFIG or None),
     )
 else:
-    dyn_type = _SlowSink if SINK_DELAY else KafkaSink
+    dyn_type = _SlowSink if SINK_RATE else KafkaSink
     op.output("out", out, dyn_type(BROKERS, os.environ["BWK_OUT"], add_config=SINK_CONFIG or None))
