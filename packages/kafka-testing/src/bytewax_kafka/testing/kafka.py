@@ -444,7 +444,14 @@ class ApacheKafka(ApacheKafkaCluster):
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, base64url without padding."""
+    """A KRaft cluster id: 16 random bytes, base64url without padding.
+
+    Never starting with ``-`` (as Kafka's own ``Uuid`` does): the storage
+    tool would read such an id as an option and refuse to format.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
