@@ -47,7 +47,7 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
 def test_group_offsets_follow_outputs_and_never_lead(
     kafka_bootstrap, topic_factory, kafka_read_to_end, tmp_path: Path
 ):
-    n = 12_000
+    n = 24_000
     src, dst = topic_factory(partitions=3), topic_factory(partitions=1)
     produce_n(kafka_bootstrap, src, n)
     group = f"progress-{src}"

@@ -226,6 +226,9 @@ def read_to_end(
         "group.id": f"read-to-end-{uuid.uuid4().hex}",
         "enable.auto.commit": False,
         "enable.partition.eof": True,
+        # Answer fetches at once: the end-of-partition event waits for a
+        # fetch response, which otherwise long-polls up to 500 ms.
+        "fetch.wait.max.ms": 10,
         "isolation.level": isolation_level,
         **dict(config or {}),
     }
@@ -246,7 +249,7 @@ def read_to_end(
                     f"read_to_end({topic!r}): partitions {sorted(set(parts) - done)} "
                     f"not at their end after {timeout}s ({len(out)} records read)"
                 )
-            for m in consumer.consume(1000, 0.5):
+            for m in consumer.consume(1000, 0.05):
                 err = m.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
