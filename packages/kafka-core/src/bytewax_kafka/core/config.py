@@ -175,6 +175,24 @@ def for_producer(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in CONSUMER_ONLY}
 
 
+#: librdkafka names some settings by another name in its errors than the alias users set.
+_ALIASES = {
+    "queue.buffering.max.ms": "linger.ms",
+    "request.required.acks": "acks",
+    "message.send.max.retries": "retries",
+    "compression.codec": "compression.type",
+    "max.in.flight.requests.per.connection": "max.in.flight",
+    "sasl.mechanisms": "sasl.mechanism",
+}
+
+
+def _name_aliases(text: str, config: Mapping[str, Any]) -> str:
+    for canonical, alias in _ALIASES.items():
+        if f'"{canonical}"' in text and canonical not in config and alias in config:
+            text += f" (set as {alias!r})"
+    return text
+
+
 def make_client(factory: Any, config: Mapping[str, Any], what: str) -> Any:
     """Create a confluent-kafka client, turning bad settings into :class:`KafkaConfigError`.
 
@@ -187,4 +205,4 @@ def make_client(factory: Any, config: Mapping[str, Any], what: str) -> Any:
         text = scrub(str(exc.args[0] if exc.args else exc), config)
         if hasattr(exc.args[0] if exc.args else None, "str"):
             text = scrub(exc.args[0].str(), config)
-        raise KafkaConfigError(f"invalid {what} configuration: {text}") from None
+        raise KafkaConfigError(f"invalid {what} configuration: {_name_aliases(text, config)}") from None

@@ -6,7 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError as CKError
+from confluent_kafka import KafkaException, Producer
 
 from bytewax_kafka.core.config import for_producer, make_client, scrub
 from bytewax_kafka.core.errors import KafkaDeliveryError, KafkaTimeoutError
@@ -20,6 +21,27 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "message.timeout.ms": 30000,
     "linger.ms": 5,
 }
+
+#: Errors for a message (or its batch) larger than the topic or the broker accepts.
+_TOO_LARGE = frozenset({CKError.MSG_SIZE_TOO_LARGE, CKError.RECORD_LIST_TOO_LARGE})
+
+
+def _check_header_names(headers: Any) -> None:
+    """Raise for a header name that is not a ``str`` encodable as UTF-8.
+
+    confluent-kafka checks neither: a lone surrogate in a name crashes the
+    process (SIGSEGV) inside ``produce()``, and a ``bytes`` name is sent as
+    its repr (``"b'name'"``).
+    """
+    for entry in headers.items() if isinstance(headers, Mapping) else headers:
+        name = entry[0] if isinstance(entry, tuple) and entry else None
+        if not isinstance(name, str):
+            raise TypeError(f"header names must be str, got {type(name).__name__}: {name!r:.100}")
+        name.encode()
+
+
+def _size(key: Any, value: Any) -> int:
+    return (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
 
 
 class DeliveringProducer:
@@ -38,11 +60,15 @@ class DeliveringProducer:
         self.default_topic = default_topic
         self.failures = 0
         self.first_failure: tuple[str, int, str] | None = None
+        #: Largest message (key + value bytes) that failed as too large, 0 for none.
+        self.largest_failed = 0
         self._timeout_s = float(conf.get("message.timeout.ms", 300000)) / 1000.0
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
             self.failures += 1
+            if err.code() in _TOO_LARGE:
+                self.largest_failed = max(self.largest_failed, _size(msg.key(), msg.value()))
             if self.first_failure is None:
                 part = msg.partition()
                 self.first_failure = (
@@ -69,7 +95,10 @@ class DeliveringProducer:
                     f"(KafkaSink(..., topic=None)): {item!r:.200}"
                 )
             part = item.partition
+            headers = item.headers or None
             try:
+                if headers is not None:
+                    _check_header_names(headers)
                 produce(
                     topic,
                     item.value,
@@ -78,12 +107,30 @@ class DeliveringProducer:
                     cb,
                     None,
                     item.timestamp,
-                    item.headers or None,
+                    headers,
                 )
             except BufferError:
                 self._produce_when_room(topic, item, part)
+            except (KafkaException, TypeError, ValueError) as exc:
+                # Refused before sending: too large, unknown partition, a key,
+                # value or header of the wrong type or not encodable.
+                self._refused(topic, item, part, exc)
         poll(0)
         self.check()
+
+    def _refused(
+        self, topic: str, item: KafkaSinkMessage[Any, Any], part: int | None, exc: Exception
+    ) -> None:
+        err: Any = exc.args[0] if exc.args else exc
+        if isinstance(exc, KafkaException):
+            text = scrub(err.str() if hasattr(err, "str") else str(err), self.config)
+        else:
+            text = f"the message cannot be sent: {type(exc).__name__}: {exc}"
+        if isinstance(exc, KafkaException) and hasattr(err, "code") and err.code() in _TOO_LARGE:
+            size = _size(item.key, item.value)
+            limit = self.config.get("message.max.bytes", 1000000)
+            text += f" (message of {size} bytes; the producer's message.max.bytes is {limit})"
+        raise KafkaDeliveryError(topic, -1 if part is None else part, text) from None
 
     def _produce_when_room(self, topic: str, item: KafkaSinkMessage[Any, Any], part: int | None) -> None:
         deadline = time.monotonic() + self._timeout_s + 5
@@ -114,8 +161,14 @@ class DeliveringProducer:
         if self.failures:
             topic, partition, err = self.first_failure or ("?", -1, "unknown")
             n = self.failures
+            if self.largest_failed:
+                err += (
+                    f" (largest message refused: {self.largest_failed} bytes of key and value; "
+                    "larger than the topic's max.message.bytes or the broker's message.max.bytes)"
+                )
             self.failures = 0
             self.first_failure = None
+            self.largest_failed = 0
             raise KafkaDeliveryError(topic, partition, err, n)
 
     def flush(self) -> None:
