@@ -16,6 +16,7 @@ values, or several bars) and returns the ``(title, path)`` pairs written:
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -229,7 +230,7 @@ def _throughput_vs(
         many = len(lines) > 6
         fig, ax = plt.subplots(figsize=(10.5 if many else 8, 5))
         by_variant: dict[str, list[str]] = {}
-        for label, (variant, _pts) in sorted(lines.items()):
+        for label, (variant, _pts) in sorted(lines.items(), key=lambda kv: _natural(kv[0])):
             by_variant.setdefault(variant, []).append(label)
         for variant in [v for v in _VARIANT_COLORS if v in by_variant]:
             labels = by_variant[variant]
@@ -251,6 +252,13 @@ def _throughput_vs(
         _finish(fig, ax, full, _subtitle(doc, rows, [x]), path, legend=False)
         written.append((full, path))
     return written
+
+
+def _natural(label: str) -> list[Any]:
+    """Sort key reading the numbers in a label as numbers (bs=100 before bs=1,000)."""
+    return [
+        int(t.replace(",", "")) if t.replace(",", "").isdigit() else t for t in re.split(r"([\d,]+)", label)
+    ]
 
 
 def _slug(text: str) -> str:
