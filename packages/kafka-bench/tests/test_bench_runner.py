@@ -74,3 +74,35 @@ def test_flow_commands(tmp_path):
     r = runner.FlowProcesses(raw, "127.0.0.1:1", "in", "out", tmp_path)
     assert [c[2] for c in r.commands] == ["bytewax_kafka.bench.raw"] * 2
     assert [e["BENCH_PROCESS_INDEX"] for e in r.envs] == ["0", "1"]
+
+
+def test_busy_cpu_interpolates_over_the_output_window():
+    # CPU grows 1 s per wall second from t=100; output written from t=101 to t=103.
+    samples = [(100.0 + i * 0.5, i * 0.5) for i in range(10)]
+    created_ms = [101_000 + i for i in range(0, 2001)]
+    m = runner._busy_cpu(samples, created_ms)
+    assert m["busy_cpu_s"] == pytest.approx(2.0)
+    assert m["busy_core_share"] == pytest.approx(1.0)
+    assert m["busy_cpu_us_per_msg"] == pytest.approx(2.0 / 2001 * 1e6, rel=1e-3)
+    assert runner._busy_cpu(samples, [101_000, 101_050]) == {}  # too short a window to count 10 ms ticks
+
+
+class _LatencyReader:
+    def __init__(self, sent, arrived):
+        self.sent, self.arrived = sent, arrived
+
+
+def test_latency_metrics_exclude_the_warmup_and_keep_a_timeline():
+    start = 1_000_000_000_000
+    sent = [start + i * 10_000_000 for i in range(400)]  # 100 msg/s for 4 s
+    # 50 ms of latency during the first second (warm-up), 2 ms afterwards.
+    arrived = [t + (50_000_000 if t < start + 1_000_000_000 else 2_000_000) for t in sent]
+    m = runner._latency_metrics(_LatencyReader(sent, arrived), start, start + 4_000_000_000, 1.0)
+    assert m["latency"]["count"] == 300
+    assert m["latency"]["p99_ms"] == pytest.approx(2.0, rel=0.01)
+    assert m["latency_warmup_s"] == pytest.approx(1.0)
+    assert [p["t"] for p in m["timeline"]] == [0, 1, 2, 3]
+    assert m["timeline"][0]["p50_ms"] == pytest.approx(50.0)
+    assert all(p["messages"] == 100 for p in m["timeline"])
+    share = runner._latency_metrics(_LatencyReader(sent, arrived), start, start + 4_000_000_000, "50%")
+    assert share["latency"]["count"] == 200
