@@ -86,11 +86,13 @@ _COMPARE_EPILOG = """\
 Cells of OLD and NEW are matched by their config (broker, variant, partitions,
 batch size, workers, processes, rate, serde, ...; repetitions folded into
 medians). Throughput falling, or latency rising, by more than the threshold
-is a regression.
+is a regression. On a machine shared with other work, busy CPU per message
+(--metric busy_cpu_us_per_msg) moves far less than wall-clock throughput.
 
 examples:
   kafka-bench compare results/A results/B
   kafka-bench compare results/A results/B --threshold 0.05 --metric msgs_per_s
+  kafka-bench compare results/A results/B --metric busy_cpu_us_per_msg
 
 exit codes: 0 no regression; 3 regression beyond the threshold; 2 unreadable input.
 """
@@ -178,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metric",
         action="append",
         metavar="NAME",
-        help="metric(s) to judge: msgs_per_s, latency_p50_ms, latency_p99_ms, ... "
+        help="metric(s) to judge: msgs_per_s, busy_cpu_us_per_msg, latency_p50_ms, latency_p99_ms, ... "
         "[default: msgs_per_s and latency_p99_ms]",
     )
     c.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")

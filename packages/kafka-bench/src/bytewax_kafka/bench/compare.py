@@ -1,7 +1,9 @@
 """Compare two runs: NEW/OLD ratios of matching cells, and which ones regressed.
 
-Cells are matched on their config (everything but the cell id and the
-repetition: medians over repetitions are compared). For a metric where
+Cells are matched on the settings that identify them (:data:`IDENTITY`:
+broker, variant, mode, partitions, batch size, workers, processes, rate,
+shape, serde, message size, keys, client and GC settings); medians over
+repetitions are compared. For a metric where
 higher is better (throughput) a ratio below ``1 - threshold`` is a
 regression; where lower is better (latency, CPU per message) a ratio above
 ``1 + threshold`` is.
@@ -16,22 +18,36 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bytewax_kafka.bench.results import config_key, summarize
+from bytewax_kafka.bench.results import summarize
 
-__all__ = ["DEFAULT_METRICS", "HIGHER_IS_BETTER", "Comparison", "Row", "compare_runs", "render_table"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "HIGHER_IS_BETTER",
+    "IDENTITY",
+    "Comparison",
+    "Row",
+    "compare_runs",
+    "identity",
+    "render_table",
+]
 
 #: Metrics judged when none are named.
 DEFAULT_METRICS = ("msgs_per_s", "latency_p99_ms")
 #: Metrics where a larger value is better; every other one is "lower is better".
-HIGHER_IS_BETTER = frozenset({"msgs_per_s", "mb_per_s", "vs_builtin", "vs_raw"})
+HIGHER_IS_BETTER = frozenset(
+    {"msgs_per_s", "mb_per_s", "msgs_per_cpu_s", "vs_builtin", "vs_raw", "cpu_vs_builtin", "cpu_vs_raw"}
+)
 _KNOWN = (
     "msgs_per_s",
     "mb_per_s",
     "cpu_s",
     "cpu_us_per_msg",
+    "busy_cpu_us_per_msg",
+    "msgs_per_cpu_s",
     "startup_s",
     "latency_p50_ms",
     "latency_p90_ms",
@@ -40,6 +56,8 @@ _KNOWN = (
     "latency_max_ms",
     "vs_builtin",
     "vs_raw",
+    "cpu_vs_builtin",
+    "cpu_vs_raw",
     "p99_vs_builtin",
     "p99_vs_raw",
 )
@@ -72,6 +90,32 @@ class Comparison:
     def regressions(self) -> list[Row]:
         """Rows past the threshold in the bad direction."""
         return [r for r in self.rows if r.verdict == "regression"]
+
+
+#: What identifies a cell across runs; other settings (warm-up, duration,
+#: timeouts, the matrix's name) may change without breaking the match.
+IDENTITY = {
+    "broker": None,
+    "variant": None,
+    "mode": None,
+    "partitions": None,
+    "batch_size": None,
+    "workers": None,
+    "processes": None,
+    "rate": None,
+    "shape": "steady",
+    "serde": "none",
+    "message_size": None,
+    "keys": "uniform",
+    "consumer_config": None,
+    "producer_config": None,
+    "gc_threshold": None,
+}
+
+
+def identity(cfg: dict[str, Any]) -> str:
+    """The matching key of a cell config (keys missing in older results take their default)."""
+    return json.dumps({k: cfg.get(k, default) for k, default in IDENTITY.items()}, sort_keys=True)
 
 
 def _label(cfg: dict[str, Any]) -> str:
@@ -107,8 +151,8 @@ def compare_runs(
         if m not in _KNOWN:
             raise ValueError(f"unknown metric {m!r}; use one of {', '.join(_KNOWN)}")
     comp = Comparison(old_id=str(old.get("run_id")), new_id=str(new.get("run_id")), threshold=threshold)
-    olds = {config_key(r["config"], drop=("id", "repetition")): r for r in _summary(old)}
-    news = {config_key(r["config"], drop=("id", "repetition")): r for r in _summary(new)}
+    olds = {identity(r["config"]): r for r in _summary(old)}
+    news = {identity(r["config"]): r for r in _summary(new)}
     comp.unmatched_old = len(set(olds) - set(news))
     comp.unmatched_new = len(set(news) - set(olds))
     for key, n in news.items():
