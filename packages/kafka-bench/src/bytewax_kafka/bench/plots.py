@@ -392,14 +392,22 @@ def _latency_cdf(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
     fields = _varying(pseudo, exclude=[])
     if "variant" not in fields:
         fields = ["variant", *fields]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    cmap = plt.get_cmap("tab10")
-    for i, c in enumerate(chosen):
-        pts = [(p, v) for p, v in c["metrics"]["latency_cdf"] if p < 100.0]
-        xs = [_nines(p) for p, _ in pts]
-        ys = [v for _, v in pts]
-        color = _VARIANT_COLORS.get(c["config"]["variant"]) if len(chosen) <= 3 else cmap(i % 10)
-        ax.plot(xs, ys, label=_label(c["config"], fields), color=color, marker=".")
+    many = len(chosen) > 6
+    fig, ax = plt.subplots(figsize=(10.5 if many else 8, 5))
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for c in sorted(chosen, key=lambda c: _natural(_label(c["config"], fields))):
+        by_variant.setdefault(c["config"]["variant"], []).append(c)
+    for variant in [v for v in _VARIANT_COLORS if v in by_variant]:
+        members = by_variant[variant]
+        for c, color in zip(members, _shades(variant, len(members)), strict=True):
+            pts = [(p, v) for p, v in c["metrics"]["latency_cdf"] if p < 100.0]
+            ax.plot(
+                [_nines(p) for p, _ in pts],
+                [v for _, v in pts],
+                label=_label(c["config"], fields),
+                color=color,
+                marker=".",
+            )
     ax.set_xscale("log")
     ticks = [50.0, 90.0, 99.0, 99.9, 99.99, 99.999]
     ax.set_xticks([_nines(p) for p in ticks])
@@ -410,7 +418,8 @@ def _latency_cdf(doc: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
     ax.set_ylim(bottom=0)
     title = "End-to-end latency distribution (from intended send time)"
     path = out / "latency_cdf.png"
-    _finish(fig, ax, title, _subtitle(doc, pseudo, []), path)
+    _legend(ax, fig, len(chosen))
+    _finish(fig, ax, title, _subtitle(doc, pseudo, []), path, legend=False)
     return [(title, path)]
 
 
