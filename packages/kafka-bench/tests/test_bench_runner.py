@@ -27,7 +27,7 @@ class _Flow:
 
 def test_output_that_stops_short_is_a_lost_message_failure(monkeypatch):
     monkeypatch.setattr(runner, "STALL_SECONDS", 0.3)
-    with pytest.raises(runner.CellFailed, match=r"lost messages: 10 of 100 never arrived"):
+    with pytest.raises(runner.CellFailed, match=r"lost or stuck messages: 10 of 100 never arrived"):
         runner._wait_for_output(_Reader(90), _Flow(), 100, time.monotonic() + 30, runner.QuietProgress())
 
 

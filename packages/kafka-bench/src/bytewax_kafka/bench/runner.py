@@ -588,8 +588,8 @@ def _wait_for_output(
             raise CellFailed(f"no output after {STARTUP_SECONDS:.0f}s (0 of {expected} messages)")
         if got > 0 and now - last_change > STALL_SECONDS:
             raise CellFailed(
-                f"lost messages: {expected - got} of {expected} never arrived "
-                f"(no new output for {STALL_SECONDS:.0f}s)"
+                f"lost or stuck messages: {expected - got} of {expected} never arrived "
+                f"(no new output for {STALL_SECONDS:.0f}s, the flow still running)"
             )
         if now > deadline:
             raise CellFailed(f"timed out: {got} of {expected} messages arrived before the cell's timeout")
