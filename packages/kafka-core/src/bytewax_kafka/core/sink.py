@@ -31,6 +31,8 @@ from bytewax_kafka.core.messages import KafkaSinkMessage, KafkaSourceMessage
 from bytewax_kafka.core.producer import DeliveringProducer
 
 SinkItem = KafkaSinkMessage[Any, Any] | KafkaSourceMessage[Any, Any]
+#: What a KafkaEpochSink partition takes: messages, or whole batches of them.
+EpochItem = SinkItem | list[SinkItem]
 
 #: Sink partitions of a :class:`KafkaEpochSink`; routing keys are spread over them.
 EPOCH_SINK_PARTS = 16
@@ -108,12 +110,13 @@ class _KafkaSinkPartition(StatelessSinkPartition[SinkItem]):
         self._producer.flush()
 
 
-class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[SinkItem, None]):
+class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[EpochItem, None]):
     """Like :class:`KafkaSink`, for keyed streams, waiting for deliveries once per epoch.
 
-    Items are ``(routing_key, message)`` pairs; the routing key only decides
-    which worker writes the message (messages with one routing key are
-    written in order). :func:`bytewax_kafka.operators.output` keys the stream
+    Items are ``(routing_key, message)`` pairs, or ``(routing_key, [messages])``
+    to route a whole batch at once (bytewax calls ``part_fn`` per item); the
+    routing key only decides which worker writes the messages (messages with
+    one routing key are written in order). :func:`bytewax_kafka.operators.output` keys the stream
     for you.
 
     Bytewax calls a fixed-partitioned sink's ``snapshot()`` for an epoch after
@@ -182,7 +185,7 @@ class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[SinkItem, None]):
                     del self._producers[key]
 
 
-class _EpochSinkPartition(StatefulSinkPartition[SinkItem, None]):
+class _EpochSinkPartition(StatefulSinkPartition[EpochItem, None]):
     def __init__(
         self,
         producer: DeliveringProducer,
@@ -195,7 +198,11 @@ class _EpochSinkPartition(StatefulSinkPartition[SinkItem, None]):
         self._key = key
         self._closed = False
 
-    def write_batch(self, values: list[SinkItem]) -> None:
+    def write_batch(self, values: list[EpochItem]) -> None:
+        if values and isinstance(values[0], list):
+            # Whole batches routed as one item each (operators.output does):
+            # bytewax then calls part_fn once per batch, not per message.
+            values = [m for batch in values for m in batch]  # type: ignore[union-attr]
         self._producer.produce_batch(values)
 
     def snapshot(self) -> None:

@@ -49,9 +49,15 @@ def _split(step_id: str, up: Stream[Any], origin: str) -> KafkaOpOut[Any, KafkaS
     Errors that do not say which step they come from are marked as coming
     from ``origin``.
     """
-    b = op.branch("branch", up, _is_message)
-    errs = op.map("mark_errs", b.falses, lambda e: _with_step(origin, e))
-    return KafkaOpOut(b.trues, errs)
+    # Two batch-level filters instead of op.branch: branch calls its
+    # predicate once per item, these once per batch.
+    oks = op.flat_map_batch("oks", up, lambda batch: [x for x in batch if type(x) is KafkaSourceMessage])
+    errs = op.flat_map_batch(
+        "errs",
+        up,
+        lambda batch: [_with_step(origin, x) for x in batch if type(x) is not KafkaSourceMessage],
+    )
+    return KafkaOpOut(oks, errs)
 
 
 @operator
@@ -175,6 +181,23 @@ def _router(
     return route
 
 
+def _batch_router(step_id: str, topic: str | None) -> Callable[[list[Any]], list[tuple[str, list[Any]]]]:
+    """Like :func:`_router`, but one ``(routing key, [messages])`` item per batch.
+
+    Bytewax calls the sink's ``part_fn`` once per item, taking the GIL each
+    time; routing whole batches calls it once per batch.
+    """
+    check = _router(step_id, topic)
+
+    def route(batch: list[Any]) -> list[tuple[str, list[Any]]]:
+        pairs = check(batch)
+        if not pairs:
+            return []
+        return [(pairs[0][0], [m for _k, m in pairs])]
+
+    return route
+
+
 def _sink_message(step_id: str, item: Any) -> KafkaSinkMessage[Any, Any]:
     if isinstance(item, KafkaSinkMessage):
         return item
@@ -256,7 +279,7 @@ def output(
     mode = _tracking(exactly_once, commit_progress)
     if mode is None:
         sink = KafkaEpochSink(brokers, topic, add_config)
-        keyed = op.flat_map_batch("route", up, _router(step_id, topic))
+        keyed = op.flat_map_batch("route", up, _batch_router(step_id, topic))
         op.output("kafka_output", keyed, sink)
         return
     tracker = mode.tracker
@@ -265,9 +288,9 @@ def output(
     checked = op.flat_map_batch("check", up, lambda batch: [m for _k, m in _router(step_id, topic)(batch)])
     tracked = op.inspect_debug("track_epochs", checked, tracker.record_item)
 
-    def to_own_worker(batch: list[Any]) -> list[tuple[str, Any]]:
+    def to_own_worker(batch: list[Any]) -> list[tuple[str, KafkaSinkMessage[Any, Any]]]:
         key = f"w{tracker.worker()[0]}"
         return [(key, m) for m in batch]
 
-    keyed = op.flat_map_batch("route", tracked, to_own_worker)
-    op.output("kafka_output", keyed, KafkaTrackedSink(brokers, topic, add_config, mode))
+    routed = op.flat_map_batch("route", tracked, to_own_worker)
+    op.output("kafka_output", routed, KafkaTrackedSink(brokers, topic, add_config, mode))
