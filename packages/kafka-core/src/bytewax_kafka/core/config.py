@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from confluent_kafka import KafkaError as CKError
+
 from bytewax_kafka.core.errors import KafkaConfigError
 
 #: Setting names whose values are secrets. Matched case-insensitively; any
@@ -206,3 +208,47 @@ def make_client(factory: Any, config: Mapping[str, Any], what: str) -> Any:
         if hasattr(exc.args[0] if exc.args else None, "str"):
             text = scrub(exc.args[0].str(), config)
         raise KafkaConfigError(f"invalid {what} configuration: {_name_aliases(text, config)}") from None
+
+
+class ClientErrors:
+    """An ``error_cb`` keeping what librdkafka reports while it retries, to name causes in our errors.
+
+    A wrong password, an unknown user or a certificate the client does not
+    trust is never raised by librdkafka: it retries and reports to
+    ``error_cb`` only, so a timeout would otherwise be all a user sees. The
+    user's own ``error_cb`` (from ``add_config``) is still called.
+    """
+
+    #: Most telling first.
+    _ORDER = (CKError._AUTHENTICATION, CKError._SSL, CKError._RESOLVE, CKError._TRANSPORT)
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._config = dict(config)
+        self._user_cb = config.get("error_cb")
+        self._last: dict[int, str] = {}
+
+    def __call__(self, err: Any) -> None:
+        """Record ``err`` (called by librdkafka from poll/consume/flush)."""
+        code = err.code()
+        if code in self._ORDER:
+            self._last[code] = err.str()
+        if self._user_cb is not None:
+            self._user_cb(err)
+
+    def cause(self) -> str:
+        """The most telling error reported so far (secrets scrubbed), or ``""``."""
+        for code in self._ORDER:
+            if code in self._last:
+                return scrub(self._last[code], self._config)
+        return ""
+
+    def hint(self) -> str:
+        """``" (the client reported: ...)"``, or ``""`` when it reported nothing useful."""
+        cause = self.cause()
+        return f" (the client reported: {cause})" if cause else ""
+
+
+def watch_errors(config: Mapping[str, Any]) -> tuple[dict[str, Any], ClientErrors]:
+    """``config`` with a :class:`ClientErrors` as its ``error_cb``, and that object."""
+    errors = ClientErrors(config)
+    return {**config, "error_cb": errors}, errors

@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaError as CKError
 from confluent_kafka import KafkaException, Producer
 
-from bytewax_kafka.core.config import for_producer, make_client, scrub
+from bytewax_kafka.core.config import for_producer, make_client, scrub, watch_errors
 from bytewax_kafka.core.errors import KafkaDeliveryError, KafkaTimeoutError
 from bytewax_kafka.core.messages import KafkaSinkMessage
 
@@ -54,7 +54,7 @@ class DeliveringProducer:
     """
 
     def __init__(self, config: Mapping[str, Any], default_topic: str | None) -> None:
-        conf = {**PRODUCER_DEFAULTS, **for_producer(config)}
+        conf, self._errors = watch_errors({**PRODUCER_DEFAULTS, **for_producer(config)})
         self.config = conf
         self.producer: Any = make_client(Producer, conf, "producer")
         self.default_topic = default_topic
@@ -62,13 +62,18 @@ class DeliveringProducer:
         self.first_failure: tuple[str, int, str] | None = None
         #: Largest message (key + value bytes) that failed as too large, 0 for none.
         self.largest_failed = 0
+        #: Some message timed out (the cluster was unreachable, or refused us).
+        self.timed_out = False
         self._timeout_s = float(conf.get("message.timeout.ms", 300000)) / 1000.0
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
             self.failures += 1
-            if err.code() in _TOO_LARGE:
+            code = err.code()
+            if code in _TOO_LARGE:
                 self.largest_failed = max(self.largest_failed, _size(msg.key(), msg.value()))
+            elif code == CKError._MSG_TIMED_OUT:
+                self.timed_out = True
             if self.first_failure is None:
                 part = msg.partition()
                 self.first_failure = (
@@ -166,9 +171,12 @@ class DeliveringProducer:
                     f" (largest message refused: {self.largest_failed} bytes of key and value; "
                     "larger than the topic's max.message.bytes or the broker's message.max.bytes)"
                 )
+            if self.timed_out:
+                err += self._errors.hint()  # why: authentication, TLS, unreachable, ...
             self.failures = 0
             self.first_failure = None
             self.largest_failed = 0
+            self.timed_out = False
             raise KafkaDeliveryError(topic, partition, err, n)
 
     def flush(self) -> None:

@@ -21,6 +21,7 @@ from bytewax_kafka.core.config import (
     for_consumer,
     make_client,
     scrub,
+    watch_errors,
 )
 from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
@@ -211,11 +212,15 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         """Every partition of every topic, as ``"<partition>-<topic>"``; asked once."""
         with self._lock:
             if self._parts is None:
-                conf = for_admin(self._base_config())
+                conf, errors = watch_errors(for_admin(self._base_config()))
                 admin = make_client(AdminClient, conf, "admin client")
-                parts = list_partitions(
-                    admin, self._topics, timeout=self._timeout, brokers=",".join(self._brokers)
-                )
+                try:
+                    parts = list_partitions(
+                        admin, self._topics, timeout=self._timeout, brokers=",".join(self._brokers)
+                    )
+                except KafkaTimeoutError as exc:
+                    admin.poll(0)  # serves error_cb: what librdkafka saw while retrying
+                    raise KafkaTimeoutError(f"{exc}{errors.hint()}") from None
                 self._parts = [_part_key(t, p) for t in parts for p in parts[t]]
                 self._known = {t: len(ps) for t, ps in parts.items()}
             return list(self._parts)
@@ -322,7 +327,8 @@ class _WorkerConsumer:
         self.down_since: float | None = None
         # librdkafka reports "all brokers down" only to error_cb, never as a
         # consumed event: watch it there (and pass it on to the user's).
-        self.config = {**config, "error_cb": self._error_cb(config.get("error_cb"))}
+        watched, self.errors = watch_errors(config)
+        self.config = {**config, "error_cb": self._error_cb(watched["error_cb"])}
         self.consumer: Any = make_client(Consumer, self.config, "consumer")
         self.timeout = timeout
         self.batch_size = batch_size
@@ -597,7 +603,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
                 raise KafkaTimeoutError(
                     f"every Kafka broker has been unreachable for {now - down:.0f}s while "
                     f"reading topic {self._topic!r} partition {self._partition}: "
-                    f"{scrub(str(exc), w.config)}"
+                    f"{scrub(str(exc), w.config)}{w.errors.hint()}"
                 ) from None
         if now - self._last_data > _IDLE_AFTER:
             self._awake = datetime.now(timezone.utc) + _IDLE_WAIT
