@@ -38,6 +38,7 @@ from bytewax_kafka.testing.helpers import (
 from bytewax_kafka.testing.jars import DEFAULT_KAFKA_VERSION, kafka_libs
 from bytewax_kafka.testing.kafka import ApacheKafka, ApacheKafkaCluster, KafkaNode
 from bytewax_kafka.testing.mock import MockCluster
+from bytewax_kafka.testing.security import KafkaSecurity, TlsFiles
 from bytewax_kafka.testing.spec import BROKER_KINDS, broker_from_spec
 from bytewax_kafka.testing.tansu import Tansu
 
@@ -57,9 +58,11 @@ __all__ = [
     "External",
     "JarsUnavailable",
     "KafkaNode",
+    "KafkaSecurity",
     "MockCluster",
     "Record",
     "Tansu",
+    "TlsFiles",
     "__version__",
     "broker_from_spec",
     "create_topic",

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from bytewax_kafka.testing.errors import BrokerStartError, BrokerUnavailable
 from bytewax_kafka.testing.jars import kafka_libs, kafka_version
 from bytewax_kafka.testing.ports import LOOPBACK, free_ports
 from bytewax_kafka.testing.process import ManagedProcess, tail
+from bytewax_kafka.testing.security import KafkaSecurity
 
 _LOG4J2 = """\
 status = warn
@@ -75,8 +76,14 @@ class KafkaNode:
         libs: Path,
         jvm_opts: tuple[str, ...],
         cluster_id: str,
+        format_args: Sequence[str] = (),
+        client_ports: Mapping[str, int] | None = None,
     ) -> None:
         self.node_id = node_id
+        #: Extra ``kafka-storage format`` arguments (SCRAM users).
+        self.format_args = list(format_args)
+        #: Ports of the secured client listeners, by protocol (none by default).
+        self.client_ports = dict(client_ports or {})
         self.broker_port = broker_port
         self.controller_port = controller_port
         self.workdir = workdir
@@ -100,7 +107,7 @@ class KafkaNode:
 
     @property
     def bootstrap(self) -> str:
-        """This node's client address."""
+        """This node's ``PLAINTEXT`` address (with security: the internal listener)."""
         return f"{LOOPBACK}:{self.broker_port}"
 
     @property
@@ -128,6 +135,7 @@ class KafkaNode:
                 "-c",
                 str(self.config_path),
                 "--ignore-formatted",
+                *self.format_args,
             ],
             capture_output=True,
             text=True,
@@ -183,6 +191,9 @@ class ApacheKafkaCluster(Broker):
         start_timeout: Seconds to wait for readiness.
         port: Client port of the first node (the others use the next ports);
             free ports chosen by the OS when None.
+        security: TLS/SASL client listeners and ACLs
+            (:class:`~bytewax_kafka.testing.KafkaSecurity`); None (default)
+            keeps one ``PLAINTEXT`` listener.
 
     Example:
         >>> with ApacheKafkaCluster(3) as cluster:
@@ -215,6 +226,7 @@ class ApacheKafkaCluster(Broker):
         jvm_opts: tuple[str, ...] = DEFAULT_JVM_OPTS,
         start_timeout: float = 120.0,
         port: int | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         if n < 1:
             raise ValueError(f"a Kafka cluster needs at least one node, got n={n}")
@@ -229,22 +241,39 @@ class ApacheKafkaCluster(Broker):
         self.start_timeout = start_timeout
         self.cluster_id = _cluster_id()
         self.port = port
+        self.security = security
         self.nodes: list[KafkaNode] = []
 
     # -- layout -----------------------------------------------------------------
 
-    def _properties(self, node_id: int, bport: int, cport: int, voters: str, data: Path) -> dict[str, str]:
+    def _properties(
+        self,
+        node_id: int,
+        bport: int,
+        cport: int,
+        voters: str,
+        data: Path,
+        client_ports: Mapping[str, int] | None = None,
+    ) -> dict[str, str]:
         rf = str(min(self.n, 3))
         isr = "1" if self.n == 1 else "2"
+        listeners = f"PLAINTEXT://{LOOPBACK}:{bport},CONTROLLER://{LOOPBACK}:{cport}"
+        advertised = f"PLAINTEXT://{LOOPBACK}:{bport}"
+        protocol_map = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        if self.security is not None and client_ports:
+            more, protocols = self.security.listener_entries(client_ports, LOOPBACK)
+            listeners += "," + more
+            advertised += "," + more
+            protocol_map += "," + protocols
         props = {
             "process.roles": "broker,controller",
             "node.id": str(node_id),
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://{LOOPBACK}:{bport},CONTROLLER://{LOOPBACK}:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{bport}",
+            "listeners": listeners,
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": protocol_map,
             "log.dirs": str(data),
             "num.partitions": "1",
             "default.replication.factor": rf,
@@ -260,6 +289,8 @@ class ApacheKafkaCluster(Broker):
             "num.io.threads": "4",
             "log.flush.interval.messages": str(2**62),
         }
+        if self.security is not None:
+            props.update(self.security.server_properties())
         props.update(self.extra_config)
         return props
 
@@ -270,10 +301,14 @@ class ApacheKafkaCluster(Broker):
         else:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"bytewax-kafka-{self.kind}-"))
         libs = kafka_libs(self.version)
-        ports = free_ports(2 * self.n)
-        bports, cports = ports[: self.n], ports[self.n :]
+        protocols = self.security.listeners if self.security is not None else ()
+        ports = free_ports((2 + len(protocols)) * self.n)
+        bports, cports = ports[: self.n], ports[self.n : 2 * self.n]
         if self.port is not None:
             bports = [self.port + i for i in range(self.n)]
+        extra = iter(ports[2 * self.n :])
+        client_ports = [{p: next(extra) for p in protocols} for _ in range(self.n)]
+        format_args = self.security.format_args() if self.security is not None else []
         voters = ",".join(f"{i + 1}@{LOOPBACK}:{cports[i]}" for i in range(self.n))
         self.nodes = []
         for i in range(self.n):
@@ -284,10 +319,14 @@ class ApacheKafkaCluster(Broker):
                     broker_port=bports[i],
                     controller_port=cports[i],
                     workdir=wd,
-                    properties=self._properties(i + 1, bports[i], cports[i], voters, wd / "data"),
+                    properties=self._properties(
+                        i + 1, bports[i], cports[i], voters, wd / "data", client_ports[i]
+                    ),
                     libs=libs,
                     jvm_opts=self.jvm_opts,
                     cluster_id=self.cluster_id,
+                    format_args=format_args,
+                    client_ports=client_ports[i],
                 )
             )
 
@@ -295,10 +334,52 @@ class ApacheKafkaCluster(Broker):
 
     @property
     def bootstrap_servers(self) -> str:
-        """Comma-separated ``host:port`` list for ``bootstrap.servers``."""
+        """Comma-separated ``host:port`` list for ``bootstrap.servers``.
+
+        With ``security``, the first secured client listener's: clients also
+        need the settings of :meth:`client_config`.
+        """
+        if self.security is not None:
+            return self.listener_bootstrap(self.security.listeners[0])
+        return self.internal_bootstrap
+
+    @property
+    def internal_bootstrap(self) -> str:
+        """The ``PLAINTEXT`` listeners' addresses (with security: no authentication, no ACLs)."""
         if not self.nodes:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return ",".join(node.bootstrap for node in self.nodes)
+
+    def listener_bootstrap(self, protocol: str) -> str:
+        """The addresses of the secured client listener speaking ``protocol``."""
+        if not self.nodes:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        if self.security is None or protocol not in self.security.listeners:
+            raise ValueError(f"this broker has no {protocol} listener")
+        return ",".join(f"{LOOPBACK}:{node.client_ports[protocol]}" for node in self.nodes)
+
+    def client_config(
+        self,
+        protocol: str | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        mechanism: str = "SCRAM-SHA-512",
+    ) -> dict[str, Any]:
+        """Settings a client needs: bootstrap, and with security the listener's protocol and credentials.
+
+        Args:
+            protocol: Which secured listener (default: the first).
+            user: SASL user (default: the security settings' admin).
+            password: Its password (default: the one in the users).
+            mechanism: ``SCRAM-SHA-512`` or ``PLAIN``.
+        """
+        if self.security is None:
+            return {"bootstrap.servers": self.bootstrap_servers}
+        protocol = protocol or self.security.listeners[0]
+        return self.security.client_config(
+            self.listener_bootstrap(protocol), protocol, user=user, password=password, mechanism=mechanism
+        )
 
     def start(self) -> None:
         """Format (first time only), start every node, wait for all to register."""
@@ -353,7 +434,8 @@ class ApacheKafkaCluster(Broker):
     def describe(self) -> str:
         """One line naming the broker and its address."""
         addr = self.bootstrap_servers if self.nodes else "(not started)"
-        return f"Apache Kafka {self.version} x{self.n} at {addr}"
+        secured = f" ({', '.join(self.security.listeners)})" if self.security is not None else ""
+        return f"Apache Kafka {self.version} x{self.n} at {addr}{secured}"
 
     # -- faults -----------------------------------------------------------------
 
@@ -393,7 +475,10 @@ class ApacheKafka(ApacheKafkaCluster):
         config: Extra ``server.properties`` entries.
         jvm_opts: JVM options.
         start_timeout: Seconds to wait for readiness.
-        port: Client port (a free one when None).
+        port: Client port (a free one when None); with ``security``, the
+            internal ``PLAINTEXT`` listener's.
+        security: TLS/SASL client listeners and ACLs
+            (:class:`~bytewax_kafka.testing.KafkaSecurity`).
 
     Example:
         >>> with ApacheKafka() as kafka:
@@ -413,6 +498,7 @@ class ApacheKafka(ApacheKafkaCluster):
         jvm_opts: tuple[str, ...] = DEFAULT_JVM_OPTS,
         start_timeout: float = 90.0,
         port: int | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         super().__init__(
             1,
@@ -422,6 +508,7 @@ class ApacheKafka(ApacheKafkaCluster):
             jvm_opts=jvm_opts,
             start_timeout=start_timeout,
             port=port,
+            security=security,
         )
 
     @property
