@@ -360,11 +360,6 @@ producer_config = {{ "ssl.key.password" = "{key_password}" }}
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kafka-bench writes each cell's consumer_config/producer_config verbatim into results.json; "
-    "it should keep bytewax_kafka.core.redact(...) of them",
-)
 def test_bench_run_folder_holds_no_secret(tmp_path):
     """A kafka-bench run (on Tansu: the runner's own clients take no security settings) keeps no secret.
 

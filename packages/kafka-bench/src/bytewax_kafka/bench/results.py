@@ -26,11 +26,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bytewax_kafka.core.config import REDACTED, is_secret
+
 __all__ = [
     "SCHEMA_VERSION",
     "add_ratios",
     "flat_row",
     "load_results",
+    "redact_secrets",
     "summarize",
     "write_results",
 ]
@@ -230,9 +233,48 @@ def flat_row(run_id: str, cell: dict[str, Any]) -> dict[str, Any]:
     return {k: ("" if v is None else v) for k, v in row.items()}
 
 
+def redact_secrets(obj: Any) -> Any:
+    """``obj`` with every secret setting (``sasl.password``, ...) redacted, at any depth.
+
+    Cell configs carry the scenario's client settings (``consumer_config``,
+    ``producer_config``), and the run records the scenario's text and
+    command line: secret values are replaced wherever they appear.
+    """
+    found: set[str] = set()
+
+    def collect(o: Any) -> None:
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if isinstance(k, str) and is_secret(k) and isinstance(v, str) and len(v) >= 3:
+                    found.add(v)
+                collect(v)
+        elif isinstance(o, list):
+            for v in o:
+                collect(v)
+
+    def clean(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {k: (REDACTED if isinstance(k, str) and is_secret(k) else clean(v)) for k, v in o.items()}
+        if isinstance(o, list):
+            return [clean(v) for v in o]
+        if isinstance(o, str):
+            for secret in found:
+                o = o.replace(secret, REDACTED)
+        return o
+
+    collect(obj)
+    return clean(obj)
+
+
 def write_results(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.csv`` into ``out_dir``; returns both paths."""
+    """Write ``results.json`` and ``results.csv`` into ``out_dir``; returns both paths.
+
+    Secret settings in ``doc`` are redacted in place first, so the report
+    written from the same ``doc`` holds none either.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    for key, value in redact_secrets(doc).items():
+        doc[key] = value
     add_ratios(doc["cells"])
     doc["summary"] = summarize(doc["cells"])
     jpath = out_dir / "results.json"
