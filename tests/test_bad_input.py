@@ -98,7 +98,7 @@ def test_garbage_records_all_come_out_as_oks_or_errs(kafka_bootstrap, topic_fact
     dst = topic_factory(partitions=1)
     watermarks = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "bad-input"})
 
-    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
     @given(records)
     def check(batch: list[tuple[Any, Any, list[Any]]]) -> None:
         offsets = _produce(kafka_bootstrap, src, batch)

@@ -82,7 +82,7 @@ def test_killing_partition_leaders_mid_run_loses_nothing(cluster, broker_topic_f
     failovers, rejoins = [], []
     # The output partition's leader, an input partition's leader, the output's again.
     for topic, part in [(dst, 0), (src, 1), (dst, 0)]:
-        time.sleep(3)
+        time.sleep(2)
         assert flow.poll() is None, f"the flow ended before a kill landed:\n{flow.tail()}"
         old = partition_info(conf, topic, part).leader
         index = cluster.nodes.index(cluster.node_by_id(old))
@@ -146,7 +146,7 @@ def test_all_brokers_down_for_20s_ride_out_or_fail_clearly(cluster, broker_topic
     nothing in flight, and the source fails with KafkaTimeoutError.
     No flow loses a record.
     """
-    n, rate, outage_s = 16_000, 1_000, 20
+    n, rate, outage_s = 12_000, 1_000, 20
     conf, src, (ride_dst, fail_dst, idle_dst), expected = _setup(cluster, broker_topic_factory, n, outputs=3)
     settings = {"ride": (ride_dst, 120, 120_000), "fail": (fail_dst, 5, 5_000), "idle": (idle_dst, 5, 5_000)}
     flows = {}
