@@ -292,10 +292,15 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         """The offset the last exactly-once transaction committed, if any."""
         if self._exactly_once is None:
             return None
-        group_id = self._exactly_once.group_id
+        eos = self._exactly_once
+        eos.fence(self._base_config())
+        group_id = eos.group_id
         group = make_client(Consumer, {**worker.config, "group.id": group_id}, "consumer")
+        # Offsets of another worker's unfinished transaction stay unstable until
+        # that worker fences it, or the broker aborts it after the timeout.
+        wait = self._timeout + eos.transaction_timeout_ms / 1000.0
         try:
-            return committed_offset(group, topic, partition, group_id, self._timeout)
+            return committed_offset(group, topic, partition, group_id, wait)
         finally:
             group.close()
 

@@ -35,9 +35,16 @@ from bytewax.outputs import (
     StatefulSinkPartition,
     StatelessSinkPartition,
 )
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bytewax_kafka.core.config import check_add_config, check_addresses, for_consumer, make_client, scrub
+from bytewax_kafka.core.config import (
+    check_add_config,
+    check_addresses,
+    for_consumer,
+    for_producer,
+    make_client,
+    scrub,
+)
 from bytewax_kafka.core.errors import KafkaConnectorError
 from bytewax_kafka.core.messages import KafkaSinkMessage
 from bytewax_kafka.core.producer import DeliveringProducer
@@ -149,7 +156,7 @@ class ExactlyOnce(_TrackedMode):
     Pass the same instance to ``bytewax_kafka.operators.input(...,
     exactly_once=)`` and ``output(..., exactly_once=)``. Each worker writes
     through a transactional producer whose ``transactional.id`` is
-    ``"<name>-<output step>-w<worker index>"`` (stable across restarts with
+    ``"<name>-w<worker index>"`` (one output per ``ExactlyOnce``; stable across restarts with
     the same worker count, so a restarted flow fences the old producer and
     aborts its open transaction); per epoch it commits the epoch's outputs
     together with the source offsets, sent to the consumer group ``name``.
@@ -183,6 +190,38 @@ class ExactlyOnce(_TrackedMode):
         super().__init__(name, commit_timeout)
         self.name = name
         self.transaction_timeout_ms = int(transaction_timeout_ms)
+        self._fenced: set[int] = set()
+
+    def producer_settings(self, worker: int) -> dict[str, Any]:
+        """Transactional settings of worker ``worker``'s producer."""
+        return {
+            "transactional.id": f"{self.name}-{_part_name(worker)}",
+            "transaction.timeout.ms": self.transaction_timeout_ms,
+        }
+
+    def fence(self, config: Mapping[str, Any]) -> None:
+        """Fence the calling worker's producer of an earlier run, once per run.
+
+        Called by the source before it reads committed offsets: a run killed
+        between sending offsets and committing leaves them pending, and the
+        broker answers offset reads only once that transaction is aborted,
+        which fencing does at once (else ``transaction_timeout_ms`` later).
+        """
+        index, _count = self.tracker.worker()
+        if index in self._fenced:
+            return
+        conf = {**for_producer(config), **self.producer_settings(index)}
+        producer = make_client(Producer, conf, "producer")
+        try:
+            producer.init_transactions(self.commit_timeout)
+        except Exception as exc:
+            raise KafkaTransactionError(
+                f"worker {index}: fencing the transactions of an earlier run failed for "
+                f"{self.name!r}: {scrub(str(exc), conf)}"
+            ) from None
+        finally:
+            producer.flush(0)
+        self._fenced.add(index)
 
 
 class CommitProgress(_TrackedMode):
@@ -287,11 +326,7 @@ class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None])
         )
         self._config = conf
         if isinstance(mode, ExactlyOnce):
-            conf = {
-                **conf,
-                "transactional.id": f"{mode.name}-{step_id}-{_part_name(worker)}",
-                "transaction.timeout.ms": mode.transaction_timeout_ms,
-            }
+            conf = {**conf, **mode.producer_settings(worker)}
         self._producer = DeliveringProducer(conf, topic)
         self._tx = mode.transactional
         if self._tx:
