@@ -65,7 +65,11 @@ raw = st.one_of(
     st.builds(lambda rest: b"\x00" + SCHEMA_ID.to_bytes(4, "big") + rest, st.binary(max_size=16)),
 )
 # Header names are C strings to librdkafka: a NUL ends the name (any producer, ours too).
-header_names = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=8)
+# No lone surrogates either: they crash confluent's producer, which produces these records
+# (our sink refuses them: test_unsendable_message_is_a_clear_error_not_a_crash).
+header_names = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=8
+)
 headers = st.lists(st.tuples(header_names, st.one_of(st.none(), st.binary(max_size=16))), max_size=4)
 records = st.lists(st.tuples(raw, raw, headers), min_size=1, max_size=25)
 
