@@ -2,7 +2,9 @@
 
 librdkafka reports "all brokers down" only to ``error_cb``, never as a
 consumed event; the source watches it there. Each test runs its own Tansu
-broker (it starts in milliseconds) and stops it mid-read.
+broker (it starts in milliseconds) and SIGKILLs it mid-read. Marked slow so
+that it runs once in CI (the Tansu and lowest-direct runs skip it); the
+three-node version is ``tests/test_faults_brokers.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pytest
 
 from bytewax_kafka.core import KafkaSource, KafkaTimeoutError
 from bytewax_kafka.testing import Tansu, create_topic, produce_n
+
+pytestmark = pytest.mark.slow
 
 
 def read_all(parts, n: int, timeout: float = 15) -> int:
@@ -43,7 +47,7 @@ def test_source_fails_when_every_broker_stays_down_and_calls_the_users_error_cb(
         src = KafkaSource(broker.brokers, [topic], timeout=2, add_config={"error_cb": seen.append})
         parts = [src.build_part("in", key, None) for key in src.list_parts()]
         read_all(parts, 50)
-        broker.stop()
+        broker.process.kill()
         t = time.monotonic()
         with caplog.at_level(logging.WARNING), pytest.raises(KafkaTimeoutError) as info:
             poll_until_raises(parts, 30)
@@ -63,7 +67,7 @@ def test_source_rides_out_an_outage_shorter_than_its_timeout():
         src = KafkaSource(broker.brokers, [topic], timeout=60, add_config={"reconnect.backoff.max.ms": 500})
         parts = [src.build_part("in", key, None) for key in src.list_parts()]
         port = int(broker.bootstrap_servers.rsplit(":", 1)[1])
-        broker.stop()
+        broker.process.kill()
         poll_until_raises(parts, 4)  # an outage of 4 s: no error
         with Tansu(port=port) as again:  # Tansu keeps no data: the topic is made anew
             create_topic(again.bootstrap_servers, topic, partitions=1)
