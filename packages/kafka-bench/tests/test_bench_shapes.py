@@ -46,3 +46,10 @@ def test_invalid_shapes():
 
 def test_importing_shapes_does_not_import_locust():
     assert "locust" not in sys.modules or "bytewax_kafka.bench.load" in sys.modules
+
+
+def test_a_ramp_climbs_in_small_steps():
+    assert default_users(20_000, "ramp") == 10
+    assert default_users(200_000, "ramp") == 20
+    s = ShapeSpec("ramp", users=default_users(20_000, "ramp"), duration=10)
+    assert len({s.users_at(t) for t in range(10)}) >= 8

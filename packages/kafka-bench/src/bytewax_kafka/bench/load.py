@@ -75,7 +75,7 @@ class LoadConfig:
         """The shape, with the user count resolved."""
         return ShapeSpec(
             self.shape,
-            users=self.users or default_users(self.rate),
+            users=self.users or default_users(self.rate, self.shape),
             duration=self.duration,
             ramp_start=self.ramp_start,
             spike_factor=self.spike_factor,
@@ -84,7 +84,7 @@ class LoadConfig:
 
     def per_user_rate(self) -> float:
         """Messages per second each user offers."""
-        return self.rate / (self.users or default_users(self.rate))
+        return self.rate / (self.users or default_users(self.rate, self.shape))
 
 
 class _State:

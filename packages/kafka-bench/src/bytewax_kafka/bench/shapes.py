@@ -22,16 +22,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["PER_USER_RATE", "ShapeSpec", "default_users"]
+__all__ = ["PER_USER_RATE", "RAMP_STEPS", "ShapeSpec", "default_users"]
 
 #: Messages per second one locust user offers by default (it sends them in
 #: small batches on a schedule).
 PER_USER_RATE = 10_000
 
 
-def default_users(rate: int) -> int:
-    """Users for a rate: one per :data:`PER_USER_RATE` msg/s, at least one."""
-    return max(1, math.ceil(rate / PER_USER_RATE))
+#: Users (hence rate steps) a ramp has at least, so that it climbs in small steps.
+RAMP_STEPS = 10
+
+
+def default_users(rate: int, shape: str = "steady") -> int:
+    """Users for a rate: one per :data:`PER_USER_RATE` msg/s, at least one (a ramp: :data:`RAMP_STEPS`)."""
+    users = max(1, math.ceil(rate / PER_USER_RATE))
+    return max(users, RAMP_STEPS) if shape == "ramp" else users
 
 
 @dataclass(frozen=True)
