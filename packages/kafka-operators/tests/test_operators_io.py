@@ -296,3 +296,24 @@ def test_round_trip_with_two_processes(
         per_key[r.key].append(r.value)
     for key, values in per_key.items():
         assert values == [v for k, v in sent if k == key], key
+
+
+def test_input_passes_timeout_and_consumer_layout_to_the_source(monkeypatch):
+    import bytewax_kafka.operators.io as io_mod
+
+    seen: dict = {}
+    real = io_mod.KafkaSource
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):
+            seen.update(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(io_mod, "KafkaSource", Spy)
+    from bytewax.dataflow import Dataflow
+
+    from bytewax_kafka import operators as kop
+
+    kop.input("in", Dataflow("t"), brokers=["b:1"], topics=["t"], timeout=7.5, consumer_per="partition")
+    assert seen["timeout"] == 7.5
+    assert seen["consumer_per"] == "partition"

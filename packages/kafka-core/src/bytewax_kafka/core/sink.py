@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from zlib import adler32
 
 from bytewax.outputs import (
     DynamicSink,
@@ -161,8 +162,6 @@ class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[EpochItem, None]):
 
     def part_fn(self, item_key: str) -> int:
         """Route routing keys over the parts (stable across processes and runs)."""
-        from zlib import adler32
-
         return adler32(item_key.encode())
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _EpochSinkPartition:

@@ -73,6 +73,8 @@ def input(
     batch_size: int = 1000,
     exactly_once: ExactlyOnce | None = None,
     commit_progress: CommitProgress | None = None,
+    timeout: float = 30.0,
+    consumer_per: str = "worker",
 ) -> KafkaOpOut[RawMessage, KafkaStepError[bytes | None, bytes | None]]:
     """Read Kafka topics into two streams: messages and consumer errors.
 
@@ -99,6 +101,11 @@ def input(
             ``add_config``), an offset, or a ``datetime``.
         add_config: librdkafka settings merged over the source's.
         batch_size: Most messages read at a time per partition.
+        timeout: Seconds to wait for the cluster in any one request, and how
+            long every broker may stay unreachable while reading before the
+            flow fails (see :class:`~bytewax_kafka.core.KafkaSource`).
+        consumer_per: ``"worker"`` (default) or ``"partition"``: see
+            :class:`~bytewax_kafka.core.KafkaSource`.
         exactly_once: An :class:`~bytewax_kafka.core.ExactlyOnce` shared with
             an :func:`output` of this flow: outputs and consumed offsets are
             committed in one Kafka transaction per epoch, and this input
@@ -131,6 +138,8 @@ def input(
         add_config,
         batch_size,
         raise_on_errors=False,
+        timeout=timeout,
+        consumer_per=consumer_per,
         exactly_once=exactly_once,
     )
     items = op.input("kafka_input", flow, source)
