@@ -1,17 +1,19 @@
 """The items that flow between Kafka and a dataflow.
 
-Every message read from Kafka becomes one :class:`KafkaSourceMessage`, so
-these types are built once per message: they are frozen slotted dataclasses,
-and the source builds them through :func:`_source_message`, which skips the
-per-field ``object.__setattr__`` calls of a frozen dataclass's ``__init__``
-(about half the cost; see ``benchmarks/test_bench_messages.py``).
+Every message read from Kafka becomes one :class:`KafkaSourceMessage`, and
+most flows build one :class:`KafkaSinkMessage` per message, so both are built
+as cheaply as Python allows: they are frozen slotted dataclasses whose
+constructors fill the slots of a mutable twin with the same layout and then
+give the object its real class (a third of the cost of a frozen dataclass's
+``__init__``; see ``benchmarks/test_bench_messages.py``). Empty headers are
+the shared empty tuple ``()``, not a new list per message.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -24,11 +26,15 @@ V = TypeVar("V")
 K2 = TypeVar("K2")
 V2 = TypeVar("V2")
 
-#: A header list as confluent-kafka gives it: ``(name, value)`` pairs, values may be None.
-Headers = list[tuple[str, "bytes | None"]]
+#: Headers: ``(name, value)`` pairs, values may be None. Read messages carry
+#: confluent-kafka's list, or the shared ``()`` when there are none.
+Headers = Sequence[tuple[str, "bytes | None"]]
+
+#: The headers of a message that has none (shared: one object for every such message).
+NO_HEADERS: Headers = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class KafkaSourceMessage(Generic[K, V]):
     """A message read from Kafka by :class:`~bytewax_kafka.core.KafkaSource`.
 
@@ -37,7 +43,7 @@ class KafkaSourceMessage(Generic[K, V]):
             deserialization).
         value: The message value (None for a tombstone).
         topic: Topic it was read from.
-        headers: ``(name, value)`` pairs, in order; empty when none.
+        headers: ``(name, value)`` pairs, in order; ``()`` when none.
         latency: Producer latency in seconds where the client reports it, else None.
         offset: Offset in its partition.
         partition: Partition index.
@@ -46,17 +52,50 @@ class KafkaSourceMessage(Generic[K, V]):
     Example:
         >>> msg = KafkaSourceMessage(key=b"k", value=b"v", topic="t", partition=0, offset=7)
         >>> msg.to_sink()
-        KafkaSinkMessage(key=b'k', value=b'v', topic=None, headers=[], partition=None, timestamp=0)
+        KafkaSinkMessage(key=b'k', value=b'v', topic=None, headers=(), partition=None, timestamp=0)
     """
 
     key: K
     value: V
     topic: str | None = None
-    headers: Headers = field(default_factory=list)
+    headers: Headers = NO_HEADERS
     latency: float | None = None
     offset: int | None = None
     partition: int | None = None
     timestamp: tuple[int, int] | None = None
+
+    def __init__(
+        self,
+        key: K,
+        value: V,
+        topic: str | None = None,
+        headers: Headers | None = None,
+        latency: float | None = None,
+        offset: int | None = None,
+        partition: int | None = None,
+        timestamp: tuple[int, int] | None = None,
+    ) -> None:
+        cls = type(self)
+        if cls is not KafkaSourceMessage:  # a subclass may have another layout
+            for name, v in zip(
+                _SOURCE_FIELDS,
+                (key, value, topic, headers or NO_HEADERS, latency, offset, partition, timestamp),
+                strict=True,
+            ):
+                object.__setattr__(self, name, v)
+            return
+        # Written out (not generated): see the module's docstring.
+        _set_attr(self, "__class__", _SourceSlots)
+        m: Any = self
+        m.key = key
+        m.value = value
+        m.topic = topic
+        m.headers = headers or NO_HEADERS
+        m.latency = latency
+        m.offset = offset
+        m.partition = partition
+        m.timestamp = timestamp
+        m.__class__ = KafkaSourceMessage
 
     def to_sink(self) -> KafkaSinkMessage[K, V]:
         """Convert to a message for a sink: key, value, headers and timestamp are kept.
@@ -67,12 +106,16 @@ class KafkaSourceMessage(Generic[K, V]):
         The timestamp is kept when the broker gave one (type > 0).
         """
         ts = self.timestamp
-        return KafkaSinkMessage(
-            key=self.key,
-            value=self.value,
-            headers=self.headers,
-            timestamp=ts[1] if ts is not None and ts[0] > 0 and ts[1] > 0 else 0,
-        )
+        m: Any = _new(_SinkSlots)
+        m.key = self.key
+        m.value = self.value
+        m.topic = None
+        m.headers = self.headers
+        m.partition = None
+        m.timestamp = ts[1] if ts is not None and ts[0] > 0 and ts[1] > 0 else 0
+        m.__class__ = KafkaSinkMessage
+        sink: KafkaSinkMessage[K, V] = m
+        return sink
 
     def _with_key(self, key: K2) -> KafkaSourceMessage[K2, V]:
         return dataclasses.replace(self, key=key)  # type: ignore[return-value, arg-type]
@@ -92,19 +135,20 @@ class KafkaSinkMessage(Generic[K, V]):
         key: Message key (None for keyless).
         value: Message value (None for a tombstone).
         topic: Destination topic; the sink's topic when None.
-        headers: ``(name, value)`` pairs (None is taken as no headers).
+        headers: ``(name, value)`` pairs; ``()`` when none (None and an empty
+            list are taken as none).
         partition: Destination partition; the partitioner decides when None.
         timestamp: Milliseconds since the epoch; 0 lets the producer set it.
 
     Example:
         >>> KafkaSinkMessage(key=None, value=b"some_value", topic="out", partition=2)
-        KafkaSinkMessage(key=None, value=b'some_value', topic='out', headers=[], partition=2, timestamp=0)
+        KafkaSinkMessage(key=None, value=b'some_value', topic='out', headers=(), partition=2, timestamp=0)
     """
 
     key: K
     value: V
     topic: str | None = None
-    headers: Headers = field(default_factory=list)
+    headers: Headers = NO_HEADERS
     partition: int | None = None
     timestamp: int = 0
 
@@ -117,14 +161,24 @@ class KafkaSinkMessage(Generic[K, V]):
         partition: int | None = None,
         timestamp: int = 0,
     ) -> None:
+        cls = type(self)
+        if cls is not KafkaSinkMessage:  # a subclass may have another layout
+            for name, v in zip(
+                _SINK_FIELDS, (key, value, topic, headers or NO_HEADERS, partition, timestamp), strict=True
+            ):
+                object.__setattr__(self, name, v)
+            return
         # Written out (not generated) because a flow builds one per message:
-        # slot setters cost half of a frozen dataclass's object.__setattr__.
-        _SINK_KEY(self, key)
-        _SINK_VALUE(self, value)
-        _SINK_TOPIC(self, topic)
-        _SINK_HEADERS(self, [] if headers is None else headers)
-        _SINK_PARTITION(self, partition)
-        _SINK_TIMESTAMP(self, timestamp)
+        # see the module's docstring.
+        _set_attr(self, "__class__", _SinkSlots)
+        m: Any = self
+        m.key = key
+        m.value = value
+        m.topic = topic
+        m.headers = headers or NO_HEADERS
+        m.partition = partition
+        m.timestamp = timestamp
+        m.__class__ = KafkaSinkMessage
 
     def _with_key(self, key: K2) -> KafkaSinkMessage[K2, V]:
         return dataclasses.replace(self, key=key)  # type: ignore[return-value, arg-type]
@@ -161,27 +215,47 @@ class KafkaError(Generic[K, V]):
 
 
 _new = object.__new__
+_set_attr = object.__setattr__
+_SOURCE_FIELDS = tuple(f.name for f in dataclasses.fields(KafkaSourceMessage))
+_SINK_FIELDS = tuple(f.name for f in dataclasses.fields(KafkaSinkMessage))
 
 
-def _setter(name: str, cls: type = KafkaSourceMessage) -> Callable[[Any, Any], None]:
-    setter: Callable[[Any, Any], None] = vars(cls)[name].__set__
-    return setter
+class _SourceSlots(Generic[K, V]):
+    """Same slots as :class:`KafkaSourceMessage`, writable: built, then given the real class."""
+
+    __slots__ = _SOURCE_FIELDS
 
 
-_SET_KEY = _setter("key")
-_SET_VALUE = _setter("value")
-_SET_TOPIC = _setter("topic")
-_SET_HEADERS = _setter("headers")
-_SET_LATENCY = _setter("latency")
-_SET_OFFSET = _setter("offset")
-_SET_PARTITION = _setter("partition")
-_SET_TIMESTAMP = _setter("timestamp")
-_SINK_KEY = _setter("key", KafkaSinkMessage)
-_SINK_VALUE = _setter("value", KafkaSinkMessage)
-_SINK_TOPIC = _setter("topic", KafkaSinkMessage)
-_SINK_HEADERS = _setter("headers", KafkaSinkMessage)
-_SINK_PARTITION = _setter("partition", KafkaSinkMessage)
-_SINK_TIMESTAMP = _setter("timestamp", KafkaSinkMessage)
+class _SinkSlots(Generic[K, V]):
+    """Same slots as :class:`KafkaSinkMessage`, writable: built, then given the real class."""
+
+    __slots__ = _SINK_FIELDS
+
+
+def _frozen_setattr(self: object, name: str, value: Any) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: object, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def freeze(cls: type) -> type:
+    """Make a frozen slotted dataclass refuse every assignment with ``FrozenInstanceError``.
+
+    On Python 3.10-3.12 the ``__setattr__`` that ``dataclass(frozen=True,
+    slots=True)`` generates refers to the class it replaced, so an assignment
+    of a name that is not a field raises ``TypeError`` instead: typing's
+    ``KafkaSinkMessage[bytes, bytes](...)`` sets ``__orig_class__`` and
+    crashed. These refuse every name, as a frozen dataclass should.
+    """
+    cls.__setattr__ = _frozen_setattr  # type: ignore[method-assign, assignment]
+    cls.__delattr__ = _frozen_delattr  # type: ignore[method-assign, assignment]
+    return cls
+
+
+for _cls in (KafkaSourceMessage, KafkaSinkMessage, KafkaError):
+    freeze(_cls)
 
 
 def _source_message(
@@ -194,21 +268,23 @@ def _source_message(
     partition: int | None,
     timestamp: tuple[int, int] | None,
 ) -> KafkaSourceMessage[Any, Any]:
-    """Build a :class:`KafkaSourceMessage` without the frozen ``__init__``'s overhead.
+    """Build a :class:`KafkaSourceMessage` from every field, headers as given.
 
-    Produces exactly what ``KafkaSourceMessage(...)`` would (equal, hashable
-    alike, same repr); only for trusted callers that pass every field.
+    Produces exactly what ``KafkaSourceMessage(...)`` would (equal, same
+    repr); the source's loop inlines the same steps.
     """
-    m: KafkaSourceMessage[Any, Any] = _new(KafkaSourceMessage)
-    _SET_KEY(m, key)
-    _SET_VALUE(m, value)
-    _SET_TOPIC(m, topic)
-    _SET_HEADERS(m, headers)
-    _SET_LATENCY(m, latency)
-    _SET_OFFSET(m, offset)
-    _SET_PARTITION(m, partition)
-    _SET_TIMESTAMP(m, timestamp)
-    return m
+    m: Any = _new(_SourceSlots)
+    m.key = key
+    m.value = value
+    m.topic = topic
+    m.headers = headers
+    m.latency = latency
+    m.offset = offset
+    m.partition = partition
+    m.timestamp = timestamp
+    m.__class__ = KafkaSourceMessage
+    msg: KafkaSourceMessage[Any, Any] = m
+    return msg
 
 
 def to_sink_message(item: Any) -> KafkaSinkMessage[Any, Any]:

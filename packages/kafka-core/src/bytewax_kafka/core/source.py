@@ -23,6 +23,7 @@ from bytewax_kafka.core.config import (
     scrub,
     watch_errors,
 )
+from bytewax_kafka.core.consumer import WorkerConsumer
 from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
 from bytewax_kafka.core.metadata import is_pattern, list_partitions, match_topics, partition_counts
@@ -47,9 +48,6 @@ _CONNECTIVITY = frozenset({CKError._TRANSPORT, CKError._ALL_BROKERS_DOWN, CKErro
 #: After this long without data a partition polls every _IDLE_WAIT instead of every 1 ms.
 _IDLE_AFTER = 0.05
 _IDLE_WAIT = timedelta(milliseconds=5)
-#: Longest a consume call may wait for messages to fill a batch (seconds). Bigger
-#: batches amortize the engine's per-batch cost; 1 ms bounds the added latency.
-_WAIT = 0.001
 #: Seconds between updates of the lag gauge of a partition.
 _LAG_EVERY = 1.0
 
@@ -105,6 +103,10 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             exactly_once=)``: each partition starts at the offset committed
             by the last exactly-once transaction (then recovery state, then
             ``starting_offset``), and reads with ``read_committed``.
+        batches: Emit each batch read from a partition as one item, a
+            ``list`` of :class:`KafkaSourceMessage` (error items stay
+            single items): the dataflow then pays its per-item cost once
+            per batch. See ``bytewax_kafka.operators.input(..., batches=True)``.
 
     Topics starting with ``^`` are regular expressions matched against whole
     topic names (librdkafka's convention), resolved when the flow starts.
@@ -131,6 +133,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         metadata_interval: float | None = 60.0,
         on_new_partitions: str = "raise",
         exactly_once: ExactlyOnce | None = None,
+        batches: bool = False,
     ) -> None:
         self._brokers = check_addresses("brokers", brokers)
         self._topics = check_addresses("topics", topics)
@@ -159,9 +162,10 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         #: Partition counts seen when the partitions were listed.
         self._known: dict[str, int] = {}
         self._exactly_once = exactly_once
+        self._batches = bool(batches)
         self._parts: list[str] | None = None
         self._lock = threading.Lock()
-        self._workers: dict[tuple[str, int, str], _WorkerConsumer] = {}
+        self._workers: dict[tuple[str, int, str], WorkerConsumer] = {}
 
     def __repr__(self) -> str:
         return (
@@ -286,9 +290,10 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             end=end,
             batch_size=self._batch_size,
             raise_on_errors=self._raise_on_errors,
+            batches=self._batches,
         )
 
-    def _committed(self, worker: _WorkerConsumer, topic: str, partition: int) -> int | None:
+    def _committed(self, worker: WorkerConsumer, topic: str, partition: int) -> int | None:
         """The offset the last exactly-once transaction committed, if any."""
         if self._exactly_once is None:
             return None
@@ -304,13 +309,13 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         finally:
             group.close()
 
-    def _worker(self, step_id: str, for_part: str) -> _WorkerConsumer:
+    def _worker(self, step_id: str, for_part: str) -> WorkerConsumer:
         owner = for_part if self._consumer_per == "partition" else ""
         key = (step_id, threading.get_ident(), owner)
         with self._lock:
             w = self._workers.get(key)
             if w is None or w.closed:
-                w = _WorkerConsumer(self.consumer_config(), self._timeout, self._batch_size)
+                w = WorkerConsumer(self.consumer_config(), self._timeout, self._batch_size)
                 if self._metadata_interval is not None:
                     w.watch = (self, self._metadata_interval)
                     w.next_check = time.monotonic() + self._metadata_interval
@@ -318,151 +323,11 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             return w
 
 
-class _WorkerConsumer:
-    """One consumer serving every partition a worker owns.
-
-    ``consume()`` returns messages of all assigned partitions; they are kept
-    per partition until that partition's ``next_batch`` takes them. The
-    backlog held is capped at two batches per partition; past that the
-    consumer is not asked for more until partitions take theirs (librdkafka's
-    own prefetch queue is bounded by ``queued.max.messages.kbytes``).
-    """
-
-    def __init__(self, config: dict[str, Any], timeout: float, batch_size: int) -> None:
-        self.down_since: float | None = None
-        # librdkafka reports "all brokers down" only to error_cb, never as a
-        # consumed event: watch it there (and pass it on to the user's).
-        watched, self.errors = watch_errors(config)
-        self.config = {**config, "error_cb": self._error_cb(watched["error_cb"])}
-        self.consumer: Any = make_client(Consumer, self.config, "consumer")
-        self.timeout = timeout
-        self.batch_size = batch_size
-        self.buffers: dict[tuple[str, int], list[Any]] = {}
-        self.orphans: list[Any] = []
-        self.closed = False
-        #: The last consume call returned messages.
-        self.flowing = False
-        #: The source to ask for partition checks, and how often (seconds).
-        self.watch: tuple[KafkaSource, float] | None = None
-        self.next_check = 0.0
-        self._query: Any = None
-
-    def _error_cb(self, user_cb: Any) -> Any:
-        def on_error(err: Any) -> None:
-            # Called by librdkafka from within consume()/poll(), on the worker's thread.
-            if err.code() == CKError._ALL_BROKERS_DOWN and self.down_since is None:
-                self.down_since = time.monotonic()
-                log.warning(
-                    "every Kafka broker is unreachable (librdkafka retries); the source fails "
-                    "if this lasts %.0fs: %s",
-                    self.timeout,
-                    scrub(str(err), self.config),
-                )
-            if user_cb is not None:
-                user_cb(err)
-
-        return on_error
-
-    def query(self) -> Any:
-        """A second consumer for offset look-ups while partitions are built.
-
-        Brokers answer a connection's requests in order, so a look-up sent
-        on the fetching consumer's connection waits behind its long-poll
-        fetch (up to ``fetch.wait.max.ms``); this one never fetches.
-        """
-        if self._query is None:
-            self._query = make_client(Consumer, self.config, "consumer")
-        return self._query
-
-    def add(self, topic: str, partition: int, offset: int) -> None:
-        self.buffers[(topic, partition)] = []
-        self.consumer.incremental_assign([TopicPartition(topic, partition, offset)])
-
-    def remove(self, topic: str, partition: int) -> None:
-        self.buffers.pop((topic, partition), None)
-        if self.closed:
-            return
-        try:
-            self.consumer.incremental_unassign([TopicPartition(topic, partition)])
-        except Exception as exc:  # the consumer may already be unusable
-            log.debug("unassigning %s[%d] failed: %s", topic, partition, exc)
-        if not self.buffers:
-            self.closed = True
-            self.consumer.close()
-            if self._query is not None:
-                self._query.close()
-                self._query = None
-
-    def maybe_check_partitions(self) -> None:
-        """Run the source's partition check when it is due (cheap otherwise)."""
-        if self.watch is None:
-            return
-        now = time.monotonic()
-        if now < self.next_check:
-            return
-        source, interval = self.watch
-        self.next_check = now + interval
-        source._check_partitions(self.query())
-
-    def take(self, key: tuple[str, int], n: int) -> list[Any]:
-        """Up to ``n`` raw messages (and error events) of partition ``key``."""
-        buffers = self.buffers
-        buf = buffers[key]
-        if not buf and not self.orphans and len(buffers) == 1:
-            # Only partition of this consumer, nothing held back: no routing needed.
-            return list(self.consumer.consume(n, _WAIT))
-        if len(buf) < n:
-            self._fill(key, n)
-            buf = buffers[key]
-        if self.orphans:
-            out = self.orphans
-            self.orphans = []
-            return out
-        if len(buf) <= n:
-            buffers[key] = []
-            return buf
-        out = buf[:n]
-        del buf[:n]
-        return out
-
-    def _fill(self, key: tuple[str, int], n: int) -> None:
-        # Consume until the asking partition has a batch, the consumer has
-        # nothing more, or the backlog held for the other partitions is at
-        # its cap; wait (1 ms) only when no partition has anything.
-        buffers = self.buffers
-        cap = 2 * self.batch_size * len(buffers)
-        held = sum(len(b) for b in buffers.values())
-        for _ in range(len(buffers) + 1):
-            if held >= cap:
-                return
-            wait = 0.0 if held else _WAIT
-            msgs = self.consumer.consume(self.batch_size * len(buffers), wait)
-            self.flowing = bool(msgs)
-            if not msgs:
-                return
-            held += len(msgs)
-            last_key: tuple[str, int] | None = None
-            last_buf: list[Any] | None = None
-            for m in msgs:
-                t = m.topic()
-                p = m.partition()
-                if last_key is None or last_key[1] != p or last_key[0] != t:
-                    last_key = (t, p) if t is not None and p is not None else None
-                    last_buf = buffers.get(last_key) if last_key is not None else None
-                if last_buf is not None:
-                    last_buf.append(m)
-                elif m.error() is not None:
-                    self.orphans.append(m)  # errors of no partition (or a closed one)
-                # else: a late message of a partition closed here: dropped, never emitted
-            if len(buffers[key]) >= n or self.orphans:
-                return
-
-
 class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
     def __init__(
         self,
         *,
-        worker: _WorkerConsumer,
+        worker: WorkerConsumer,
         step_id: str,
         topic: str,
         partition: int,
@@ -470,8 +335,10 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         end: int | None,
         batch_size: int,
         raise_on_errors: bool,
+        batches: bool,
     ) -> None:
         self._worker = worker
+        self._batches = batches
         self._topic = topic
         self._partition = partition
         self._key = (topic, partition)
@@ -490,13 +357,13 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         self._closed = False
         worker.add(topic, partition, start)
 
-    def next_batch(self) -> list[SourceItem]:
+    def next_batch(self) -> list[Any]:
         if self._done:
             raise StopIteration
         w = self._worker
         w.maybe_check_partitions()
-        raw = w.take(self._key, self._batch_size)
-        if not raw:
+        items, events = w.take(self._key, self._batch_size)
+        if not items:
             if w.flowing:
                 # Messages are arriving for this consumer's other partitions;
                 # ask again at once rather than after bytewax's 1 ms cooldown.
@@ -505,19 +372,45 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             self._idle()
             return []
         self._awake = None
+        if events:
+            out = self._with_events(items)
+        else:
+            out = items
+            nxt = items[-1].offset + 1
+            if nxt > self._next:
+                self._next = nxt
+                w.down_since = None  # a broker served data: the cluster is back
+        nxt = self._next
+        now = time.monotonic()
+        self._last_data = now
+        if now >= self._lag_due:
+            self._lag_due = now + _LAG_EVERY
+            self._lag.set(self._high_watermark(), nxt)
+        if self._end is not None:
+            self._check_end()
+            if nxt >= self._end:
+                self._done = True
+        if not self._batches:
+            return out
+        if not events:
+            return [out]
+        msgs = [m for m in out if type(m) is KafkaSourceMessage]
+        errs = [m for m in out if type(m) is not KafkaSourceMessage]
+        return ([msgs] if msgs else []) + errs
+
+    def _with_events(self, items: list[Any]) -> list[SourceItem]:
+        """The messages of ``items``, with its raw error events handled (the rare path)."""
         topic = self._topic
         part = self._partition
         out: list[SourceItem] = []
-        append = out.append
-        mk = _source_message
         nxt = self._next
-        for m in raw:
+        for m in items:
+            if type(m) is KafkaSourceMessage:
+                out.append(m)
+                nxt = m.offset + 1  # type: ignore[operator]
+                continue
             err = m.error()
-            if err is None:
-                off = m.offset()
-                append(mk(m.key(), m.value(), topic, m.headers() or [], None, off, part, m.timestamp()))
-                nxt = off + 1
-            elif err.code() == _EOF:
+            if err.code() == _EOF:
                 if m.partition() == part and m.topic() == topic:
                     eof = m.offset()
                     if eof is not None and eof > nxt:
@@ -534,15 +427,6 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         if nxt != self._next:
             self._worker.down_since = None  # a broker served data: the cluster is back
         self._next = nxt
-        now = time.monotonic()
-        self._last_data = now
-        if now >= self._lag_due:
-            self._lag_due = now + _LAG_EVERY
-            self._lag.set(self._high_watermark(), nxt)
-        if self._end is not None:
-            self._check_end()
-            if nxt >= self._end:
-                self._done = True
         return out
 
     def _high_watermark(self) -> int:
