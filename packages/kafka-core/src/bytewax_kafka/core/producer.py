@@ -11,7 +11,7 @@ from confluent_kafka import KafkaException, Producer
 
 from bytewax_kafka.core.config import for_producer, make_client, scrub, watch_errors
 from bytewax_kafka.core.errors import KafkaDeliveryError, KafkaTimeoutError
-from bytewax_kafka.core.messages import KafkaSinkMessage
+from bytewax_kafka.core.messages import KafkaSinkMessage, to_sink_message
 
 #: Producer settings applied unless ``add_config`` sets them.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -20,6 +20,10 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # A failed delivery surfaces within 30 s instead of librdkafka's 5 minutes.
     "message.timeout.ms": 30000,
     "linger.ms": 5,
+    # Only failed deliveries call back into Python (one call per message
+    # otherwise): failures are what the sink checks; flush() tells when the
+    # rest is on the broker. Measured in docs/performance.md.
+    "delivery.report.only.error": True,
 }
 
 #: Errors for a message (or its batch) larger than the topic or the broker accepts.
@@ -54,7 +58,14 @@ class DeliveringProducer:
     """
 
     def __init__(self, config: Mapping[str, Any], default_topic: str | None) -> None:
-        conf, self._errors = watch_errors({**PRODUCER_DEFAULTS, **for_producer(config)})
+        given = for_producer(config)
+        self._user_cb = given.get("on_delivery")
+        defaults = dict(PRODUCER_DEFAULTS)
+        if self._user_cb is not None:
+            # A callback of the user's own gets every report, as librdkafka gives them.
+            defaults["delivery.report.only.error"] = False
+        conf, self._errors = watch_errors({**defaults, **given})
+        conf["on_delivery"] = self._on_delivery
         self.config = conf
         self.producer: Any = make_client(Producer, conf, "producer")
         self.default_topic = default_topic
@@ -67,6 +78,10 @@ class DeliveringProducer:
         self._timeout_s = float(conf.get("message.timeout.ms", 300000)) / 1000.0
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
+        # Called by librdkafka from poll()/flush(), for failures only unless
+        # delivery.report.only.error is false.
+        if self._user_cb is not None:
+            self._user_cb(err, msg)
         if err is not None:
             self.failures += 1
             code = err.code()
@@ -85,13 +100,9 @@ class DeliveringProducer:
     def produce_batch(self, items: list[Any]) -> None:
         """Queue ``items`` (sink or source messages) for delivery."""
         produce = self.producer.produce
-        poll = self.producer.poll
-        cb = self._on_delivery
         default = self.default_topic
         for item in items:
             if type(item) is not KafkaSinkMessage:
-                from bytewax_kafka.core.messages import to_sink_message
-
                 item = to_sink_message(item)
             topic = item.topic or default
             if topic is None:
@@ -100,27 +111,30 @@ class DeliveringProducer:
                     f"(KafkaSink(..., topic=None)): {item!r:.200}"
                 )
             part = item.partition
-            headers = item.headers or None
+            headers = item.headers
             try:
-                if headers is not None:
-                    _check_header_names(headers)
-                produce(
-                    topic,
-                    item.value,
-                    item.key,
-                    -1 if part is None else part,
-                    cb,
-                    None,
-                    item.timestamp,
-                    headers,
-                )
+                if part is None and not headers and not item.timestamp:
+                    produce(topic, item.value, item.key)
+                else:
+                    if headers:
+                        _check_header_names(headers)
+                    produce(
+                        topic,
+                        item.value,
+                        item.key,
+                        -1 if part is None else part,
+                        None,
+                        None,
+                        item.timestamp,
+                        headers or None,
+                    )
             except BufferError:
                 self._produce_when_room(topic, item, part)
             except (KafkaException, TypeError, ValueError) as exc:
                 # Refused before sending: too large, unknown partition, a key,
                 # value or header of the wrong type or not encodable.
                 self._refused(topic, item, part, exc)
-        poll(0)
+        self.producer.poll(0)
         self.check()
 
     def _refused(
@@ -148,7 +162,7 @@ class DeliveringProducer:
                     item.value,
                     item.key,
                     -1 if part is None else part,
-                    self._on_delivery,
+                    None,
                     None,
                     item.timestamp,
                     item.headers or None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from zlib import adler32
 
 from bytewax.outputs import (
@@ -28,6 +28,7 @@ from bytewax.outputs import (
 )
 
 from bytewax_kafka.core.config import check_add_config, check_addresses
+from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.messages import KafkaSinkMessage, KafkaSourceMessage
 from bytewax_kafka.core.producer import DeliveringProducer
 
@@ -39,15 +40,41 @@ EpochItem = SinkItem | list[SinkItem]
 EPOCH_SINK_PARTS = 16
 
 
+def produce_all(producer: DeliveringProducer, values: list[Any]) -> None:
+    """Queue messages, and the messages of lists among them (whole batches routed as one item).
+
+    Bytewax calls ``part_fn`` once per item, so :func:`bytewax_kafka.operators.output`
+    routes each batch as one list.
+    """
+    if not values:
+        return
+    if type(values[0]) is not list:
+        producer.produce_batch(values)
+        return
+    for batch in values:
+        producer.produce_batch(batch if type(batch) is list else [batch])
+
+
 class _SinkSettings:
     def __init__(
-        self, brokers: Iterable[str], topic: str | None, add_config: Mapping[str, Any] | None
+        self,
+        brokers: Iterable[str],
+        topic: str | None,
+        add_config: Mapping[str, Any] | None,
+        gc_tuning: bool = True,
     ) -> None:
         self._brokers = check_addresses("brokers", brokers)
         if topic is not None and (not isinstance(topic, str) or not topic):
             raise TypeError(f"topic must be a non-empty str or None, got {topic!r}")
         self._topic = topic
         self._add_config = check_add_config(add_config)
+        self._gc_tuning = bool(gc_tuning)
+
+    def _producer(self) -> DeliveringProducer:
+        """A new producer with these settings (and, once per process, the collector tuned)."""
+        if self._gc_tuning:
+            tune_gc()
+        return DeliveringProducer(self.producer_config(), self._topic)
 
     def producer_config(self) -> dict[str, Any]:
         """Settings the producer is created with (before our defaults are added)."""
@@ -78,9 +105,10 @@ class KafkaSink(_SinkSettings, DynamicSink[SinkItem]):
     Args:
         brokers: ``host:port`` addresses of the cluster.
         topic: Default topic; with None every message must name its topic.
-        add_config: librdkafka producer settings merged over ours
-            (``partitioner=murmur2_random``, ``message.timeout.ms=30000``,
-            ``linger.ms=5``).
+        add_config: librdkafka producer settings merged over ours (see
+            :data:`~bytewax_kafka.core.producer.PRODUCER_DEFAULTS`).
+        gc_tuning: Tune Python's garbage collector for streaming once the
+            flow is built (see :mod:`bytewax_kafka.core.gc_tuning`).
 
     Example:
         >>> op.output("out", msgs, KafkaSink(["localhost:19092"], "out-topic"))
@@ -91,12 +119,14 @@ class KafkaSink(_SinkSettings, DynamicSink[SinkItem]):
         brokers: Iterable[str],
         topic: str | None,
         add_config: Mapping[str, Any] | None = None,
+        *,
+        gc_tuning: bool = True,
     ) -> None:
-        super().__init__(brokers, topic, add_config)
+        super().__init__(brokers, topic, add_config, gc_tuning)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaSinkPartition:
         """One producer per worker."""
-        return _KafkaSinkPartition(DeliveringProducer(self.producer_config(), self._topic))
+        return _KafkaSinkPartition(self._producer())
 
 
 class _KafkaSinkPartition(StatelessSinkPartition[SinkItem]):
@@ -104,7 +134,7 @@ class _KafkaSinkPartition(StatelessSinkPartition[SinkItem]):
         self._producer = producer
 
     def write_batch(self, items: list[SinkItem]) -> None:
-        self._producer.produce_batch(items)
+        produce_all(self._producer, items)
         self._producer.flush()
 
     def close(self) -> None:
@@ -118,7 +148,8 @@ class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[EpochItem, None]):
     to route a whole batch at once (bytewax calls ``part_fn`` per item); the
     routing key only decides which worker writes the messages (messages with
     one routing key are written in order). :func:`bytewax_kafka.operators.output` keys the stream
-    for you.
+    for you (with one part per worker, so that messages never move to
+    another worker: see :class:`WorkerEpochSink`).
 
     Bytewax calls a fixed-partitioned sink's ``snapshot()`` for an epoch after
     every item of that epoch has gone through ``write_batch``, and commits the
@@ -130,6 +161,7 @@ class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[EpochItem, None]):
         brokers: ``host:port`` addresses of the cluster.
         topic: Default topic; with None every message must name its topic.
         add_config: librdkafka producer settings merged over ours.
+        gc_tuning: As for :class:`KafkaSink`.
 
     Example:
         >>> keyed = op.key_on("route", msgs, lambda m: "all")
@@ -141,8 +173,10 @@ class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[EpochItem, None]):
         brokers: Iterable[str],
         topic: str | None,
         add_config: Mapping[str, Any] | None = None,
+        *,
+        gc_tuning: bool = True,
     ) -> None:
-        super().__init__(brokers, topic, add_config)
+        super().__init__(brokers, topic, add_config, gc_tuning)
         self._lock = threading.Lock()
         self._producers: dict[tuple[str, int], tuple[DeliveringProducer, list[int]]] = {}
 
@@ -170,7 +204,7 @@ class KafkaEpochSink(_SinkSettings, FixedPartitionedSink[EpochItem, None]):
         with self._lock:
             entry = self._producers.get(key)
             if entry is None:
-                entry = (DeliveringProducer(self.producer_config(), self._topic), [0])
+                entry = (self._producer(), [0])
                 self._producers[key] = entry
             entry[1][0] += 1
         return _EpochSinkPartition(entry[0], entry[1], self, key)
@@ -198,11 +232,7 @@ class _EpochSinkPartition(StatefulSinkPartition[EpochItem, None]):
         self._closed = False
 
     def write_batch(self, values: list[EpochItem]) -> None:
-        if values and isinstance(values[0], list):
-            # Whole batches routed as one item each (operators.output does):
-            # bytewax then calls part_fn once per batch, not per message.
-            values = [m for batch in values for m in batch]  # type: ignore[union-attr]
-        self._producer.produce_batch(values)
+        produce_all(self._producer, values)
 
     def snapshot(self) -> None:
         # The epoch is complete for this part: make its writes durable
@@ -215,3 +245,53 @@ class _EpochSinkPartition(StatefulSinkPartition[EpochItem, None]):
         self._closed = True
         self._producer.flush()
         self._owner._release(self._key)
+
+
+class WorkerIndex(Protocol):
+    """Tells the calling worker thread's ``(index, count)`` (learned when the flow is built)."""
+
+    def worker(self) -> tuple[int, int]:
+        """``(worker index, worker count)`` of the calling thread."""
+        ...
+
+
+def worker_part(index: int) -> str:
+    """The name of worker ``index``'s own sink part."""
+    return f"w{index}"
+
+
+class WorkerEpochSink(KafkaEpochSink):
+    """A :class:`KafkaEpochSink` with one part per worker, each listed only by its worker.
+
+    So each worker is the primary of its own part and writes what it emits
+    itself: routed with :meth:`routing_key`, no item moves to another
+    worker (with 16 shared parts, a batch routed to a part of another
+    worker is pickled and sent there). Built by
+    :func:`bytewax_kafka.operators.output`, with a ``DynamicSink`` built before
+    it that tells ``workers`` each thread's index.
+    """
+
+    def __init__(
+        self,
+        brokers: Iterable[str],
+        topic: str | None,
+        add_config: Mapping[str, Any] | None,
+        workers: WorkerIndex,
+        *,
+        gc_tuning: bool = True,
+    ) -> None:
+        super().__init__(brokers, topic, add_config, gc_tuning=gc_tuning)
+        self._workers = workers
+
+    def routing_key(self) -> str:
+        """The routing key of the calling worker's own part."""
+        return worker_part(self._workers.worker()[0])
+
+    def list_parts(self) -> list[str]:
+        """Only the calling worker's own part: so this worker is its primary."""
+        return [self.routing_key()]
+
+    def part_fn(self, item_key: str) -> int:
+        """Position of ``w<index>`` among all workers' parts, in bytewax's (sorted) order."""
+        _index, count = self._workers.worker()
+        return sorted(worker_part(i) for i in range(count)).index(item_key)

@@ -25,6 +25,7 @@ from bytewax_kafka.core.config import (
 )
 from bytewax_kafka.core.consumer import WorkerConsumer
 from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
+from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
 from bytewax_kafka.core.metadata import is_pattern, list_partitions, match_topics, partition_counts
 from bytewax_kafka.core.metrics import LagGauge
@@ -107,6 +108,10 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             ``list`` of :class:`KafkaSourceMessage` (error items stay
             single items): the dataflow then pays its per-item cost once
             per batch. See ``bytewax_kafka.operators.input(..., batches=True)``.
+        gc_tuning: Tune Python's garbage collector for streaming once the
+            flow is built: freeze what is alive then and raise the young
+            generation's threshold (see :mod:`bytewax_kafka.core.gc_tuning`;
+            ``False`` leaves the collector as the process set it).
 
     Topics starting with ``^`` are regular expressions matched against whole
     topic names (librdkafka's convention), resolved when the flow starts.
@@ -134,6 +139,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         on_new_partitions: str = "raise",
         exactly_once: ExactlyOnce | None = None,
         batches: bool = False,
+        gc_tuning: bool = True,
     ) -> None:
         self._brokers = check_addresses("brokers", brokers)
         self._topics = check_addresses("topics", topics)
@@ -163,9 +169,20 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         self._known: dict[str, int] = {}
         self._exactly_once = exactly_once
         self._batches = bool(batches)
+        self._gc_tuning = bool(gc_tuning)
+        #: Error items emitted so far in this process (see :meth:`errors_emitted`).
+        self._errors = 0
         self._parts: list[str] | None = None
         self._lock = threading.Lock()
         self._workers: dict[tuple[str, int, str], WorkerConsumer] = {}
+
+    def errors_emitted(self) -> int:
+        """How many :class:`KafkaError` items this source has emitted in this process.
+
+        While it is 0 no batch of this source holds an error item, so steps
+        after it can pass batches on without looking at each item.
+        """
+        return self._errors
 
     def __repr__(self) -> str:
         return (
@@ -250,6 +267,8 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaSourcePartition:
         """Build (or resume from ``resume_state``, the next offset) one partition."""
+        if self._gc_tuning:
+            tune_gc()
         idx, topic = for_part.split("-", 1)
         partition = int(idx)
         worker = self._worker(step_id, for_part)
@@ -282,6 +301,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                     f"within {self._timeout:.0f}s: {exc}"
                 ) from None
         return _KafkaSourcePartition(
+            source=self,
             worker=worker,
             step_id=step_id,
             topic=topic,
@@ -327,6 +347,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
     def __init__(
         self,
         *,
+        source: KafkaSource,
         worker: WorkerConsumer,
         step_id: str,
         topic: str,
@@ -337,6 +358,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         raise_on_errors: bool,
         batches: bool,
     ) -> None:
+        self._source = source
         self._worker = worker
         self._batches = batches
         self._topic = topic
@@ -477,6 +499,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             partition if partition is not None and partition >= 0 else self._partition,
             m.timestamp(),
         )
+        self._source._errors += 1  # before the item is emitted: see errors_emitted()
         out.append(KafkaError(err, msg))
 
     def _idle(self) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeGuard
 
@@ -14,14 +12,14 @@ from confluent_kafka import OFFSET_BEGINNING
 from bytewax_kafka.core import (
     CommitProgress,
     ExactlyOnce,
-    KafkaEpochSink,
     KafkaError,
     KafkaSinkMessage,
     KafkaSource,
     KafkaSourceMessage,
 )
 from bytewax_kafka.core.offsets import StartingOffset
-from bytewax_kafka.core.transactions import KafkaTrackedSink, WorkerIndexSink
+from bytewax_kafka.core.sink import WorkerEpochSink
+from bytewax_kafka.core.transactions import EpochTracker, KafkaTrackedSink, WorkerIndexSink
 from bytewax_kafka.operators.types import KafkaOpOut, KafkaStepError
 
 __all__ = ["input", "output"]
@@ -43,21 +41,39 @@ def _with_step(step_id: str, err: KafkaError[Any, Any]) -> KafkaStepError[Any, A
 
 
 @operator
-def _split(step_id: str, up: Stream[Any], origin: str) -> KafkaOpOut[Any, KafkaStepError[Any, Any]]:
-    """Split a stream of messages and errors into ``oks`` and ``errs``.
+def _split(
+    step_id: str,
+    up: Stream[Any],
+    origin: str,
+    errors_emitted: Callable[[], int] | None = None,
+    ok_type: type = KafkaSourceMessage,
+) -> KafkaOpOut[Any, KafkaStepError[Any, Any]]:
+    """Split a stream of messages (or of lists of them) and errors into ``oks`` and ``errs``.
 
     Errors that do not say which step they come from are marked as coming
-    from ``origin``.
+    from ``origin``. When ``errors_emitted`` (a source's
+    :meth:`~bytewax_kafka.core.KafkaSource.errors_emitted`) is 0, the
+    source has emitted no error item in this process (the usual case), and
+    batches pass through without a look at each item: items do not change
+    worker between a source and this step.
     """
+
     # Two batch-level filters instead of op.branch: branch calls its
     # predicate once per item, these once per batch.
-    oks = op.flat_map_batch("oks", up, lambda batch: [x for x in batch if type(x) is KafkaSourceMessage])
-    errs = op.flat_map_batch(
-        "errs",
-        up,
-        lambda batch: [_with_step(origin, x) for x in batch if type(x) is not KafkaSourceMessage],
-    )
-    return KafkaOpOut(oks, errs)
+    def none_yet() -> bool:
+        return errors_emitted is not None and not errors_emitted()
+
+    def oks(batch: list[Any]) -> list[Any]:
+        if none_yet():
+            return batch
+        return [x for x in batch if type(x) is ok_type]
+
+    def errs(batch: list[Any]) -> list[KafkaStepError[Any, Any]]:
+        if none_yet():
+            return []
+        return [_with_step(origin, x) for x in batch if type(x) is not ok_type]
+
+    return KafkaOpOut(op.flat_map_batch("oks", up, oks), op.flat_map_batch("errs", up, errs))
 
 
 @operator
@@ -75,7 +91,9 @@ def input(
     commit_progress: CommitProgress | None = None,
     timeout: float = 30.0,
     consumer_per: str = "worker",
-) -> KafkaOpOut[RawMessage, KafkaStepError[bytes | None, bytes | None]]:
+    batches: bool = False,
+    gc_tuning: bool = True,
+) -> KafkaOpOut[Any, KafkaStepError[bytes | None, bytes | None]]:
     """Read Kafka topics into two streams: messages and consumer errors.
 
     The source is :class:`~bytewax_kafka.core.KafkaSource` with
@@ -114,10 +132,22 @@ def input(
             with an :func:`output` of this flow: after each epoch, offsets
             whose outputs are on the broker are committed to its consumer
             group, so lag tools see the flow's progress.
+        batches: ``oks`` items are whole batches, each a ``list`` of the
+            messages read from one partition at a time (up to
+            ``batch_size``), instead of single messages: the dataflow's
+            per-item cost is paid once per batch. Map lists to lists of
+            :class:`~bytewax_kafka.core.KafkaSinkMessage`, which
+            :func:`output` takes as they are. Recovery, ``errs``,
+            ``exactly_once`` and ``commit_progress`` work as without it.
+            See docs/performance.md for when it pays.
+        gc_tuning: Tune Python's garbage collector for streaming once the
+            flow is built (see :mod:`bytewax_kafka.core.gc_tuning`);
+            ``False`` leaves it as the process set it.
 
     Returns:
         ``oks``: :class:`~bytewax_kafka.core.KafkaSourceMessage` items with
-        ``bytes`` (or None) keys and values. ``errs``:
+        ``bytes`` (or None) keys and values (with ``batches=True``, lists of
+        them). ``errs``:
         :class:`~bytewax_kafka.operators.KafkaStepError` items, whose ``msg``
         holds the topic, partition and offset the error is about; dropped if
         nothing is attached to them.
@@ -141,12 +171,15 @@ def input(
         timeout=timeout,
         consumer_per=consumer_per,
         exactly_once=exactly_once,
+        batches=batches,
+        gc_tuning=gc_tuning,
     )
     items = op.input("kafka_input", flow, source)
     if mode is not None:
         items = op.inspect_debug("track_offsets", items, mode.tracker.record_source)
-    out: KafkaOpOut[RawMessage, KafkaStepError[bytes | None, bytes | None]] = _split(
-        "split_err", items, step_id
+    ok_type = list if batches else KafkaSourceMessage
+    out: KafkaOpOut[Any, KafkaStepError[bytes | None, bytes | None]] = _split(
+        "split_err", items, step_id, source.errors_emitted, ok_type
     )
     return out
 
@@ -163,20 +196,31 @@ def _tracking(
     return exactly_once or commit_progress
 
 
-def _worker_key() -> str:
-    # Unique to this worker thread for the life of the process: all its
-    # messages go to one sink partition, hence one producer, in order.
-    return f"{os.getpid()}:{threading.get_ident()}"
+def _nothing(_batch: list[Any]) -> list[Any]:
+    return []
 
 
-def _router(
-    step_id: str, topic: str | None
-) -> Callable[[list[Any]], list[tuple[str, KafkaSinkMessage[Any, Any]]]]:
-    def route(batch: list[Any]) -> list[tuple[str, KafkaSinkMessage[Any, Any]]]:
-        rk = _worker_key()
-        out: list[tuple[str, KafkaSinkMessage[Any, Any]]] = []
+def _checker(step_id: str, topic: str | None) -> Callable[[list[Any]], list[KafkaSinkMessage[Any, Any]]]:
+    """Validate (and convert where needed) a batch of items for :func:`output`.
+
+    A batch of sink messages that all have somewhere to go is returned as is:
+    one type check per message, no new objects. Lists in it (whole batches,
+    from ``input(..., batches=True)`` and a map over lists) are flattened.
+    """
+
+    def check(batch: list[Any]) -> list[KafkaSinkMessage[Any, Any]]:
+        for item in batch:
+            if type(item) is not KafkaSinkMessage:
+                break
+        else:
+            if topic is not None:
+                return batch
+        out: list[KafkaSinkMessage[Any, Any]] = []
         append = out.append
         for item in batch:
+            if type(item) is list:
+                out.extend(check(item))
+                continue
             if type(item) is not KafkaSinkMessage:
                 item = _sink_message(step_id, item)
             if topic is None and item.topic is None:
@@ -184,25 +228,26 @@ def _router(
                     f"step {step_id!r}: a message has no topic and the output has no default "
                     f"topic (topic=None); set KafkaSinkMessage.topic or the output's topic: {item!r:.200}"
                 )
-            append((rk, item))
+            append(item)
         return out
 
-    return route
+    return check
 
 
-def _batch_router(step_id: str, topic: str | None) -> Callable[[list[Any]], list[tuple[str, list[Any]]]]:
-    """Like :func:`_router`, but one ``(routing key, [messages])`` item per batch.
+def _batch_router(
+    step_id: str, topic: str | None, routing_key: Callable[[], str]
+) -> Callable[[list[Any]], list[tuple[str, list[KafkaSinkMessage[Any, Any]]]]]:
+    """Route each batch as one ``(routing key, [messages])`` item.
 
     Bytewax calls the sink's ``part_fn`` once per item, taking the GIL each
-    time; routing whole batches calls it once per batch.
+    time; routing whole batches calls it once per batch, and no tuple is
+    built per message.
     """
-    check = _router(step_id, topic)
+    check = _checker(step_id, topic)
 
-    def route(batch: list[Any]) -> list[tuple[str, list[Any]]]:
-        pairs = check(batch)
-        if not pairs:
-            return []
-        return [(pairs[0][0], [m for _k, m in pairs])]
+    def route(batch: list[Any]) -> list[tuple[str, list[KafkaSinkMessage[Any, Any]]]]:
+        msgs = check(batch)
+        return [(routing_key(), msgs)] if msgs else []
 
     return route
 
@@ -228,10 +273,12 @@ def output(
     add_config: Mapping[str, Any] | None = None,
     exactly_once: ExactlyOnce | None = None,
     commit_progress: CommitProgress | None = None,
+    gc_tuning: bool = True,
 ) -> None:
     """Write messages to Kafka, waiting for the broker's acknowledgements once per epoch.
 
-    Items are :class:`~bytewax_kafka.core.KafkaSinkMessage`, or
+    Items are :class:`~bytewax_kafka.core.KafkaSinkMessage`, lists of them
+    (whole batches, as a map over ``input(..., batches=True)`` gives), or
     :class:`~bytewax_kafka.core.KafkaSourceMessage` converted with
     :meth:`~bytewax_kafka.core.KafkaSourceMessage.to_sink`: the key, value,
     headers and timestamp (when the broker gave one) are kept, the topic and
@@ -243,17 +290,18 @@ def output(
     own ``partition`` if set, else where the ``murmur2_random`` partitioner
     puts its key (as Java clients do).
 
-    Delivery: the sink is :class:`~bytewax_kafka.core.KafkaEpochSink`. Writes
+    Delivery: the sink is a :class:`~bytewax_kafka.core.KafkaEpochSink` with
+    one part per worker (:class:`~bytewax_kafka.core.sink.WorkerEpochSink`). Writes
     are not waited for batch by batch; when bytewax closes an epoch, every
     message of that epoch is confirmed by the broker before the epoch's
     recovery state is committed (at-least-once: after a crash, the messages
     of the epoch being resumed are written again). A failed delivery stops the
     flow with :class:`~bytewax_kafka.core.KafkaDeliveryError`; none is dropped.
 
-    The messages of one worker are written by one producer, in the order that
-    worker emitted them. Internally each message is paired with a routing key
-    naming the worker that emitted it; routing keys only choose which worker's
-    producer writes a message, never the Kafka partition.
+    The messages of one worker are written by that worker's producer, in the
+    order it emitted them: no message moves to another worker. Internally each
+    batch is paired with a routing key naming the worker that emitted it;
+    routing keys only choose the producer, never the Kafka partition.
 
     Args:
         step_id: Unique id of the step.
@@ -274,6 +322,7 @@ def output(
             given to this flow's :func:`input`: after each epoch's messages
             are on the broker, the input offsets they came from are committed
             to its consumer group. Same restriction on the steps between.
+        gc_tuning: As for :func:`input`.
 
     Example:
         >>> import bytewax.operators as op
@@ -286,15 +335,15 @@ def output(
         >>> kop.output("kafka-out", upper, brokers=["localhost:19092"], topic="out-topic")
     """
     mode = _tracking(exactly_once, commit_progress)
+    tracker = EpochTracker() if mode is None else mode.tracker
+    # Built first, so every worker knows its index before the sink lists its partition.
+    op.output("worker_ids", op.flat_map_batch("no_items", up, _nothing), WorkerIndexSink(tracker))
     if mode is None:
-        sink = KafkaEpochSink(brokers, topic, add_config)
-        keyed = op.flat_map_batch("route", up, _batch_router(step_id, topic))
+        sink = WorkerEpochSink(brokers, topic, add_config, tracker, gc_tuning=gc_tuning)
+        keyed: Stream[Any] = op.flat_map_batch("route", up, _batch_router(step_id, topic, sink.routing_key))
         op.output("kafka_output", keyed, sink)
         return
-    tracker = mode.tracker
-    # Built first, so every worker knows its index before the sink lists its partition.
-    op.output("worker_ids", op.filter("no_items", up, lambda _item: False), WorkerIndexSink(tracker))
-    checked = op.flat_map_batch("check", up, lambda batch: [m for _k, m in _router(step_id, topic)(batch)])
+    checked = op.flat_map_batch("check", up, _checker(step_id, topic))
     tracked = op.inspect_debug("track_epochs", checked, tracker.record_item)
 
     def to_own_worker(batch: list[Any]) -> list[tuple[str, KafkaSinkMessage[Any, Any]]]:
