@@ -56,7 +56,9 @@ def _cmd(mode: str, recovery: Path | None) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["1-worker", "2-workers", "2-processes", "1-worker+recovery"])
+@pytest.mark.parametrize(
+    "mode", ["1-worker", "2-workers", "2-processes", "1-worker+recovery", "1-worker+batches"]
+)
 def test_sigkill_ten_times_then_exactly_once(mode, apache_kafka, broker_topic_factory, tmp_path):
     bs = apache_kafka.bootstrap_servers
     topics = broker_topic_factory(apache_kafka)
@@ -76,6 +78,7 @@ def test_sigkill_ten_times_then_exactly_once(mode, apache_kafka, broker_topic_fa
         "BWK_OUT": dst,
         "BWK_APP": f"eos-{src}",
         "BWK_RATE": str(RATE / (1 if mode.startswith("1-worker") else 2)),
+        "BWK_BATCHES": "1" if mode.endswith("+batches") else "0",
     }
     cmd = _cmd(mode.split("+")[0], recovery)
     rng = random.Random(mode)

@@ -2,7 +2,8 @@
 
 BWK_BROKERS, BWK_IN, BWK_OUT: addresses and topics; BWK_APP: the
 ExactlyOnce name; BWK_RATE: messages per second per worker (throttle, so
-kills land mid-run). Every third message is filtered out and every fifth is
+kills land mid-run); BWK_BATCHES=1: read with ``batches=True`` (lists of
+messages as items). Every third message is filtered out and every fifth is
 doubled (flat_map), so the output is not just a copy of the input.
 """
 
@@ -36,7 +37,11 @@ def expand(batch: list) -> list:
     return out
 
 
+BATCHES = os.environ.get("BWK_BATCHES") == "1"
+
 flow = Dataflow("eos")
-kinp = kop.input("in", flow, brokers=BROKERS, topics=[os.environ["BWK_IN"]], tail=False, exactly_once=EOS)
-out = op.flat_map_batch("expand", kinp.oks, expand)
+kinp = kop.input(
+    "in", flow, brokers=BROKERS, topics=[os.environ["BWK_IN"]], tail=False, exactly_once=EOS, batches=BATCHES
+)
+out = op.map("expand", kinp.oks, expand) if BATCHES else op.flat_map_batch("expand", kinp.oks, expand)
 kop.output("out", out, brokers=BROKERS, topic=os.environ["BWK_OUT"], exactly_once=EOS)

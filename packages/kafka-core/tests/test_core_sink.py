@@ -236,3 +236,46 @@ def test_delivery_error_names_topic_partition_and_cause():
     assert "partition 3" in str(err)
     assert "too large" in str(err)
     assert "3 more failed" in str(err)
+
+
+@pytest.mark.parametrize("epoch", SINKS)
+def test_users_on_delivery_gets_every_report(kafka_bootstrap, topic_factory, kafka_read_to_end, epoch):
+    # Our producers ask librdkafka for failed reports only; a callback of the
+    # user's own still sees each delivery, as it would on a plain Producer.
+    topic = topic_factory()
+    reports: list[tuple[object, bytes]] = []
+    sink = make_sink(
+        epoch, [kafka_bootstrap], topic, {"on_delivery": lambda err, msg: reports.append((err, msg.value()))}
+    )
+    write([KafkaSinkMessage(None, str(i).encode()) for i in range(100)], sink)
+    assert sorted(v for _e, v in reports) == sorted(str(i).encode() for i in range(100))
+    assert all(e is None for e, _v in reports)
+    assert len(kafka_read_to_end(topic)) == 100
+
+
+@pytest.mark.parametrize("epoch", SINKS)
+def test_failed_delivery_fails_the_flow_with_a_users_callback_too(epoch):
+    dead = f"127.0.0.1:{free_port()}"
+    reports: list[object] = []
+    conf = {"message.timeout.ms": 2000, "on_delivery": lambda err, msg: reports.append(err)}
+    with pytest.raises((BytewaxRuntimeError, KafkaDeliveryError)) as info:
+        write([KafkaSinkMessage(None, b"x")], make_sink(epoch, [dead], "nowhere", conf))
+    assert isinstance(_root(info.value), KafkaDeliveryError)
+    assert len(reports) == 1 and reports[0] is not None
+
+
+def test_successful_deliveries_do_not_call_back_by_default(kafka_bootstrap, topic_factory, monkeypatch):
+    calls = []
+    real = producer_mod.DeliveringProducer._on_delivery
+
+    def counting(self, err, msg):
+        calls.append(err)
+        real(self, err, msg)
+
+    monkeypatch.setattr(producer_mod.DeliveringProducer, "_on_delivery", counting)
+    topic = topic_factory()
+    p = producer_mod.DeliveringProducer({"bootstrap.servers": kafka_bootstrap}, topic)
+    assert p.config["delivery.report.only.error"] is True
+    p.produce_batch([KafkaSinkMessage(None, b"x")] * 200)
+    p.flush()
+    assert calls == []

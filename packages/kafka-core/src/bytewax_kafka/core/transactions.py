@@ -48,6 +48,7 @@ from bytewax_kafka.core.config import (
 from bytewax_kafka.core.errors import KafkaConnectorError
 from bytewax_kafka.core.messages import KafkaSinkMessage
 from bytewax_kafka.core.producer import DeliveringProducer
+from bytewax_kafka.core.sink import produce_all
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class EpochTracker:
 
     def record_source(self, _step_id: str, item: Any, epoch: int, worker: int) -> None:
         """``op.inspect_debug`` callback after the source."""
+        if type(item) is list:  # a batch (input(..., batches=True)): one partition, in offset order
+            item = item[-1]
         msg = getattr(item, "msg", item)  # KafkaError items carry the message
         offset = msg.offset
         if offset is None or offset < 0 or msg.partition is None or msg.topic is None:
@@ -350,7 +353,7 @@ class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None])
             epoch = max(epoch_of(v) for v in values)
             if self._epoch is None or epoch > self._epoch:
                 self._epoch = epoch
-        self._producer.produce_batch(values)
+        produce_all(self._producer, values)
 
     def _offsets(self, positions: Mapping[tuple[str, int], int]) -> list[TopicPartition]:
         return [TopicPartition(t, p, off) for (t, p), off in sorted(positions.items())]

@@ -343,7 +343,15 @@ def output(
         keyed: Stream[Any] = op.flat_map_batch("route", up, _batch_router(step_id, topic, sink.routing_key))
         op.output("kafka_output", keyed, sink)
         return
-    checked = op.flat_map_batch("check", up, _checker(step_id, topic))
+    check = _checker(step_id, topic)
+
+    def check_items(batch: list[Any]) -> list[Any]:
+        # Lists (batches) stay lists: their epoch is recorded once per list.
+        if type(batch[0]) is not list:
+            return check(batch)
+        return [c for x in batch if (c := check(x if type(x) is list else [x]))]
+
+    checked = op.flat_map_batch("check", up, check_items)
     tracked = op.inspect_debug("track_epochs", checked, tracker.record_item)
 
     def to_own_worker(batch: list[Any]) -> list[tuple[str, KafkaSinkMessage[Any, Any]]]:
