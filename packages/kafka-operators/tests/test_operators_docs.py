@@ -104,7 +104,7 @@ def test_guide_examples(
     kafka_bootstrap: str, topic_factory: TopicFactory, kafka_produce: Produce, kafka_read_to_end: Reader
 ) -> None:
     code = blocks(GUIDE)
-    assert len(code) == 9
+    assert len(code) == 10
     names = [
         "readings",
         "readings-copy",
@@ -112,6 +112,7 @@ def test_guide_examples(
         "readings-avro",
         "readings-dlq",
         "readings-dlq-2",
+        "readings-upper",
     ]
     topics = {name: topic_factory(partitions=2 if name == "readings" else 1) for name in names}
     records = [(d["sensor"].encode(), orjson.dumps(d)) for d in GOOD]
@@ -155,6 +156,11 @@ def test_guide_examples(
     run_main(ns["flow"])
     assert sorted(m.value for m in chosen) == sorted(LEGACY)
     assert {m.topic for m in chosen} == {topics["readings"]}
+
+    run(9)  # whole batches
+    run_main(ns["flow"])
+    upper = kafka_read_to_end(topics["readings-upper"])
+    assert sorted(r.value for r in upper) == sorted(v.upper() for _k, v in records)
 
 
 def client_subjects(ns: dict[str, Any]) -> list[str]:
