@@ -261,7 +261,8 @@ def test_failed_delivery_fails_the_flow_with_a_users_callback_too(epoch):
     with pytest.raises((BytewaxRuntimeError, KafkaDeliveryError)) as info:
         write([KafkaSinkMessage(None, b"x")], make_sink(epoch, [dead], "nowhere", conf))
     assert isinstance(_root(info.value), KafkaDeliveryError)
-    assert len(reports) == 1 and reports[0] is not None
+    assert len(reports) == 1
+    assert reports[0] is not None
 
 
 def test_successful_deliveries_do_not_call_back_by_default(kafka_bootstrap, topic_factory, monkeypatch):

@@ -49,7 +49,8 @@ def test_batches_arrive_as_lists_of_one_partition_and_round_trip(
     run_main(flow)
 
     assert errs == []
-    assert seen and all(type(b) is list and 0 < len(b) <= 16 for b in seen)
+    assert seen
+    assert all(type(b) is list and 0 < len(b) <= 16 for b in seen)
     for batch in seen:
         assert all(type(m) is KafkaSourceMessage for m in batch)
         assert len({m.partition for m in batch}) == 1
@@ -96,11 +97,15 @@ def test_output_rejects_lists_of_other_items(kafka_bootstrap: str) -> None:
 
 def test_split_passes_batches_through_only_while_no_error_was_emitted() -> None:
     msg = KafkaSourceMessage(b"k", b"v", "t", partition=1, offset=0)
-    err = KafkaError(CKError(CKError._MSG_TIMED_OUT, "boom"), KafkaSourceMessage(None, None, "t", partition=1))
+    err = KafkaError(
+        CKError(CKError._MSG_TIMED_OUT, "boom"), KafkaSourceMessage(None, None, "t", partition=1)
+    )
     for emitted, expect_oks, expect_errs in ((0, [msg, msg], []), (1, [msg], [err])):
         flow = Dataflow("split")
         items = [msg, msg] if emitted == 0 else [msg, err]
-        out = _split("split_err", op.input("inp", flow, TestingSource(items)), "split.in", lambda e=emitted: e)
+        out = _split(
+            "split_err", op.input("inp", flow, TestingSource(items)), "split.in", lambda e=emitted: e
+        )
         oks: list[Any] = []
         errs: list[Any] = []
         op.output("oks", out.oks, TestingSink(oks))
@@ -191,7 +196,14 @@ def test_batches_commit_progress_reaches_the_input_end(
     progress = CommitProgress(f"batches-{src}")
     flow = Dataflow("progress_batches")
     kinp = kop.input(
-        "in", flow, brokers=brokers, topics=[src], tail=False, batch_size=8, batches=True, commit_progress=progress
+        "in",
+        flow,
+        brokers=brokers,
+        topics=[src],
+        tail=False,
+        batch_size=8,
+        batches=True,
+        commit_progress=progress,
     )
     out = op.map("sink", kinp.oks, lambda msgs: [m.to_sink() for m in msgs])
     kop.output("out", out, brokers=brokers, topic=dst, commit_progress=progress)

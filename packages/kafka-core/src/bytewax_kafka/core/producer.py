@@ -11,7 +11,7 @@ from confluent_kafka import KafkaException, Producer
 
 from bytewax_kafka.core.config import for_producer, make_client, scrub, watch_errors
 from bytewax_kafka.core.errors import KafkaDeliveryError, KafkaTimeoutError
-from bytewax_kafka.core.messages import KafkaSinkMessage, to_sink_message
+from bytewax_kafka.core.messages import KafkaSinkMessage, KafkaSourceMessage, to_sink_message
 
 #: Producer settings applied unless ``add_config`` sets them.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -98,22 +98,38 @@ class DeliveringProducer:
                 )
 
     def produce_batch(self, items: list[Any]) -> None:
-        """Queue ``items`` (sink or source messages) for delivery."""
+        """Queue ``items`` (sink or source messages) for delivery.
+
+        A :class:`KafkaSourceMessage` is written as its ``to_sink()`` would
+        be (key, value, headers, the broker's timestamp; the sink's topic),
+        without building that message.
+        """
         produce = self.producer.produce
         default = self.default_topic
         for item in items:
-            if type(item) is not KafkaSinkMessage:
+            kind = type(item)
+            if kind is KafkaSinkMessage:
+                topic = item.topic or default
+                part = item.partition
+                ts = item.timestamp
+            elif kind is KafkaSourceMessage:
+                topic = default
+                part = None
+                st = item.timestamp
+                ts = st[1] if st is not None and st[0] > 0 and st[1] > 0 else 0
+            else:
                 item = to_sink_message(item)
-            topic = item.topic or default
+                topic = item.topic or default
+                part = item.partition
+                ts = item.timestamp
             if topic is None:
                 raise ValueError(
                     "message has no topic and the sink has no default topic "
                     f"(KafkaSink(..., topic=None)): {item!r:.200}"
                 )
-            part = item.partition
             headers = item.headers
             try:
-                if part is None and not headers and not item.timestamp:
+                if part is None and not headers and not ts:
                     produce(topic, item.value, item.key)
                 else:
                     if headers:
@@ -125,11 +141,11 @@ class DeliveringProducer:
                         -1 if part is None else part,
                         None,
                         None,
-                        item.timestamp,
+                        ts,
                         headers or None,
                     )
             except BufferError:
-                self._produce_when_room(topic, item, part)
+                self._produce_when_room(topic, item, part, ts)
             except (KafkaException, TypeError, ValueError) as exc:
                 # Refused before sending: too large, unknown partition, a key,
                 # value or header of the wrong type or not encodable.
@@ -137,9 +153,7 @@ class DeliveringProducer:
         self.producer.poll(0)
         self.check()
 
-    def _refused(
-        self, topic: str, item: KafkaSinkMessage[Any, Any], part: int | None, exc: Exception
-    ) -> None:
+    def _refused(self, topic: str, item: Any, part: int | None, exc: Exception) -> None:
         err: Any = exc.args[0] if exc.args else exc
         if isinstance(exc, KafkaException):
             text = scrub(err.str() if hasattr(err, "str") else str(err), self.config)
@@ -151,7 +165,7 @@ class DeliveringProducer:
             text += f" (message of {size} bytes; the producer's message.max.bytes is {limit})"
         raise KafkaDeliveryError(topic, -1 if part is None else part, text) from None
 
-    def _produce_when_room(self, topic: str, item: KafkaSinkMessage[Any, Any], part: int | None) -> None:
+    def _produce_when_room(self, topic: str, item: Any, part: int | None, ts: int) -> None:
         deadline = time.monotonic() + self._timeout_s + 5
         while True:
             self.producer.poll(0.05)
@@ -164,7 +178,7 @@ class DeliveringProducer:
                     -1 if part is None else part,
                     None,
                     None,
-                    item.timestamp,
+                    ts,
                     item.headers or None,
                 )
                 return
