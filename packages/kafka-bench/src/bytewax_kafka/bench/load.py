@@ -176,7 +176,7 @@ class KafkaProducerUser(User):
         step = 1e9 / self.rate
         due = int((now - self.t0) / step) + 1
         raw = self.codec.name == "none"
-        pack, pad, seq_base = HEADER.pack, self.pad, self.uid << 32
+        pack, pad, seq_base = HEADER.pack, self.pad, STATE.handoff.seq_base | (self.uid << 32)
         started = time.perf_counter()
         n = 0
         errors = 0

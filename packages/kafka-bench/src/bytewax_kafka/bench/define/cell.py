@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,7 @@ class Cell:
     timeout: float | None = None
     epoch_interval: int | None = None
     search_steps: int = 4
+    search_limit: int | None = None
     sustain_p99_ms: float = 500.0
     consumer_config: dict[str, Any] | None = None
     producer_config: dict[str, Any] | None = None
@@ -142,18 +143,25 @@ def group_key(config: Mapping[str, Any], *, drop: tuple[str, ...] = ("id", "repe
     return json.dumps({k: v for k, v in sorted(config.items()) if k not in drop}, sort_keys=True, default=str)
 
 
-def cell_label(config: Mapping[str, Any], *, variant: bool = True) -> str:
+def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterable[str] = ()) -> str:
     """The one label of a cell, from its config: variant | broker and shape | what was offered.
 
     Parameters left at their usual values (one process, no serde, uniform
-    keys, 100-byte values, at-least-once) are not named.
+    keys, 100-byte values, at-least-once) are not named, nor those in
+    ``omit`` (what a plot's axis or legend already tells).
     """
     from bytewax_kafka.bench.define.variants import variant_label
 
-    parts = [f"{config.get('broker')} p={config.get('partitions')} bs={config.get('batch_size')}"]
-    parts[0] += f" w={config.get('workers')}"
-    if (config.get("processes") or 1) > 1:
-        parts[0] += f" procs={config['processes']}"
+    skip = set(omit)
+    config = {k: (None if k in skip else v) for k, v in config.items()}
+    shape = [
+        str(config["broker"]) if config.get("broker") else "",
+        f"p={config['partitions']}" if config.get("partitions") else "",
+        f"bs={config['batch_size']}" if config.get("batch_size") else "",
+        f"w={config['workers']}" if config.get("workers") else "",
+        f"procs={config['processes']}" if (config.get("processes") or 1) > 1 else "",
+    ]
+    parts = [" ".join(s for s in shape if s)]
     extras = []
     if config.get("serde") not in (None, "none"):
         extras.append(str(config["serde"]))
@@ -166,11 +174,11 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True) -> str:
     if config.get("gc_threshold") is not None:
         extras.append(f"gc={config['gc_threshold']}")
     if extras:
-        parts[0] += " " + " ".join(extras)
+        parts[0] = " ".join(p for p in (parts[0], *extras) if p)
     mode = config.get("mode")
     rate = config.get("rate")
     if mode == "fixed-rate":
-        parts.append(f"{rate:,} msg/s {config.get('shape', 'steady')}")
+        parts.append(f"{rate:,} msg/s {config.get('shape') or 'steady'}" if rate else "fixed rate")
     elif mode == "max-sustainable":
         parts.append("max sustainable rate")
     elif mode == "backlog-drain":

@@ -43,6 +43,9 @@ class Handoff:
         processes: How many processes share the work.
         summary: The load generator's summary file.
         rate: The rate the load generator offers (default: the cell's).
+        seq_base: Added to the load generator's sequence numbers, so that
+            several runs of it into one topic (a rate search's steps) never
+            send the same number twice.
     """
 
     cell: Cell
@@ -53,6 +56,7 @@ class Handoff:
     processes: int = 1
     summary: str | None = None
     rate: int | None = None
+    seq_base: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,6 +80,7 @@ class Handoff:
             "processes": self.processes,
             "summary": self.summary,
             "rate": self.rate,
+            "seq_base": self.seq_base,
             "extra": self.extra,
         }
         return {HANDOFF_ENV: json.dumps(data)}
@@ -115,6 +120,7 @@ def read_handoff(env: Mapping[str, str] | None = None) -> Handoff:
             processes=int(data.get("processes") or 1),
             summary=data.get("summary"),
             rate=data.get("rate"),
+            seq_base=int(data.get("seq_base") or 0),
             extra=dict(data.get("extra") or {}),
         )
     except (ValueError, TypeError, KeyError) as exc:

@@ -69,6 +69,11 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
+def _variant(v: Any) -> str:
+    """A name of the variant registry (read at each check: a variant added later counts)."""
+    return _choice(tuple(VARIANTS))(v)
+
+
 def _broker(v: Any) -> str:
     if not isinstance(v, str) or not v.strip():
         raise ValueError(f"expected a broker name, got {v!r}")
@@ -139,7 +144,7 @@ AXES: dict[str, Key] = {
     "broker": _key(
         "broker", _broker, "auto | tansu | kafka | kafka-cluster | redpanda | kafka-container | external=H:P"
     ),
-    "variant": _key("variant", _choice(tuple(VARIANTS)), " | ".join(VARIANTS), ["ours", "builtin", "raw"]),
+    "variant": _key("variant", _variant, " | ".join(VARIANTS), ["ours", "builtin", "raw"]),
     "partitions": _key("partitions", _int(1), "partitions of the input and output topics"),
     "batch_size": _key("batch_size", _int(1), "source batch size (messages per consume)"),
     "workers": _key("workers", _int(1), "worker threads per process (bytewax -w)"),
@@ -187,6 +192,9 @@ SETTINGS: dict[str, Key] = {
         "users", _optional(_int(1)), "locust users at the full rate (default: one per 10000 msg/s)"
     ),
     "search_steps": _key("search_steps", _int(1), "max-sustainable: bisection steps after the first miss"),
+    "search_limit": _key(
+        "search_limit", _optional(_int(1)), "max-sustainable: the highest rate tried (default: no limit)"
+    ),
     "sustain_p99_ms": _key(
         "sustain_p99_ms", _number(0.0, strict=True), "max-sustainable: p99 latency a kept-up step stays under"
     ),

@@ -58,6 +58,10 @@ IDENTITY = {
 }
 
 
+#: Metrics that only say what was offered, in cells that offer a rate.
+_OFFERED = frozenset({"msgs_per_s", "mb_per_s", "sent_msgs_per_s"})
+
+
 def identity(cfg: dict[str, Any]) -> str:
     """The matching key of a cell config."""
     return json.dumps({k: cfg.get(k, default) for k, default in IDENTITY.items()}, sort_keys=True)
@@ -140,6 +144,8 @@ def compare_runs(old: Any, new: Any, *, metrics: list[str] | tuple[str, ...], th
         if o is None:
             continue
         for name in metrics:
+            if name in _OFFERED and n["config"].get("mode") != "max-rate":
+                continue  # a fixed rate's msg/s is the rate offered, nothing the flow did
             a, b = (o.get("metrics") or {}).get(name), (n.get("metrics") or {}).get(name)
             if not a or not b or not a["median"]:
                 continue

@@ -12,6 +12,7 @@ broker more than the connectors (see docs/bench.md).
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,7 @@ def started(spec: str, running: Mapping[str, Any] | None = None) -> Iterator[Tar
     try:
         yield _target(spec, broker)
     finally:
+        gc.collect()  # clients caught in reference cycles would keep calling a stopped broker
         broker.stop()
 
 

@@ -31,13 +31,21 @@ class LoadRun:
     """One run of the load generator, offering ``rate`` (default: the cell's) for the cell's duration."""
 
     def __init__(
-        self, bootstrap: str, topic: str, cell: Cell, log_dir: Path, *, rate: int | None = None, tag: str = ""
+        self,
+        bootstrap: str,
+        topic: str,
+        cell: Cell,
+        log_dir: Path,
+        *,
+        rate: int | None = None,
+        tag: str = "",
+        seq_base: int = 0,
     ) -> None:
         name = f"{cell.id}-load{tag}"
         self.summary = log_dir / f"{name}.json"
         self.log = log_dir / f"{name}.log"
         self.duration = float(cell.duration or 10.0)
-        h = Handoff(cell, bootstrap, topic, summary=str(self.summary), rate=rate)
+        h = Handoff(cell, bootstrap, topic, summary=str(self.summary), rate=rate, seq_base=seq_base)
         self.env = {**os.environ, **h.env(), "PYTHONUNBUFFERED": "1"}
         self.command = [sys.executable, "-m", "bytewax_kafka.bench.load"]
         self.proc: subprocess.Popen[bytes] | None = None

@@ -4,10 +4,11 @@ As OpenMessaging Benchmark's rate search does: one flow keeps running while
 locust offers a rate for ``duration`` seconds per step. A step is *kept up*
 when the generator really sent what it offered (else the generator is the
 limit and the search stops, saying so), every message it sent came out
-within a short drain (``max(2 s, duration / 2)``) after it stopped, and the
+within a short drain (``max(1 s, duration / 2)``) after it stopped, and the
 p99 latency of the step (its first 20% excluded) stayed under
-``sustain_p99_ms``. The rate doubles from ``rate`` until a step is missed,
-then ``search_steps`` bisections narrow it down.
+``sustain_p99_ms``. The rate doubles from ``rate`` until a step is missed
+(or ``search_limit`` is reached), then ``search_steps`` bisections narrow
+it down.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__ = ["max_sustainable", "next_rate"]
 
 #: A step's generator must send at least this share of the offered rate.
 GENERATOR_SHARE = 0.95
+#: Each step's sequence numbers start at ``step << STEP_SHIFT`` (below the backlog and probe bits).
+STEP_SHIFT = 52
 #: Seconds a missed step's backlog may take to drain before the next step.
 DRAIN_LIMIT = 60.0
 
@@ -50,7 +53,15 @@ def next_rate(rate: int, good: int | None, bad: int | None) -> int:
 
 def _step(run: CellRun, rate: int, index: int, delivered_before: int) -> dict[str, Any]:
     c, r = run.cell, run.reader
-    load = LoadRun(run.target.bootstrap, run.src, c, run.log_dir, rate=rate, tag=f"-step{index}")
+    load = LoadRun(
+        run.target.bootstrap,
+        run.src,
+        c,
+        run.log_dir,
+        rate=rate,
+        tag=f"-step{index}",
+        seq_base=index << STEP_SHIFT,
+    )
     load.start()
     try:
         while load.running():
@@ -68,7 +79,7 @@ def _step(run: CellRun, rate: int, index: int, delivered_before: int) -> dict[st
         raise
     summary = load.result()
     expected = delivered_before + int(summary["delivered"])
-    drain = max(2.0, load.duration / 2)
+    drain = max(1.0, load.duration / 2)
     t_end = time.monotonic() + drain
     while r.unique < expected and time.monotonic() < t_end:
         run.flow.sample()
@@ -142,6 +153,12 @@ def max_sustainable(run: CellRun) -> dict[str, Any]:
         rate = next_rate(rate, good, bad)
         if good is not None and bad is not None and bad - good <= max(100, good // 50):
             break
+        if c.search_limit is not None and rate > c.search_limit:
+            if good == c.search_limit or bad is not None:
+                if bad is None:
+                    run.result.notices.append(f"kept up at the search limit of {c.search_limit:,} msg/s")
+                break
+            rate = c.search_limit
     run.finish_flow()
     run.result.steps = steps
     if best is None:

@@ -101,7 +101,11 @@ def _by_variant(rows: list[dict[str, Any]], matrix: str, out: Path) -> tuple[str
     title = f"Latency percentiles by connector (matrix {matrix})"
     path = out / f"latency_{slug(matrix)}.png"
     finish(
-        fig, title, shared(rows) + "; bars: medians, whiskers: min-max, dots: repetitions", path, legend_ax=ax
+        fig,
+        title,
+        shared(rows) + "; bars: medians, whiskers: min-max, dots: repetitions",
+        path,
+        top_legend=ax,
     )
     return title, path
 
@@ -215,16 +219,18 @@ def _search(rows: list[dict[str, Any]], cells: list[dict[str, Any]], matrix: str
         METRICS["max_sustainable_msgs_per_s"],
         label_groups=False,
     )
-    left.legend(fontsize=8, loc="upper left")
     values = []
     for c in cells:
         v = c["config"]["variant"]
-        for s in c.get("steps") or []:
-            p99 = (s.get("latency") or {}).get("p99_ms")
-            if p99 is None:
-                continue
+        pts = [
+            (s["rate"], (s.get("latency") or {}).get("p99_ms"), s["kept_up"]) for s in c.get("steps") or []
+        ]
+        pts = sorted(p for p in pts if p[1] is not None)
+        if pts:
+            right.plot([p[0] for p in pts], [p[1] for p in pts], color=color(v), alpha=0.3, linewidth=1)
+        for rate, p99, kept in pts:
             values.append(p99)
-            right.scatter(s["rate"], p99, color=color(v), marker="o" if s["kept_up"] else "x", s=30)
+            right.scatter(rate, p99, color=color(v), marker="o" if kept else "x", s=30)
     for v in variants:
         right.scatter([], [], color=color(v), marker="o", label=f"{variant_label(v)}: kept up")
         right.scatter([], [], color=color(v), marker="x", label=f"{variant_label(v)}: missed")
@@ -240,7 +246,7 @@ def _search(rows: list[dict[str, Any]], cells: list[dict[str, Any]], matrix: str
     right.legend(fontsize=7, loc="best")
     title = f"Max sustainable rate and the steps of its search (matrix {matrix})"
     path = out / f"max_sustainable_{slug(matrix)}.png"
-    finish(fig, title, shared(rows), path)
+    finish(fig, title, shared(rows), path, top_legend=left)
     return [(title, path)]
 
 

@@ -90,6 +90,8 @@ def log_if_wide(ax: Axes, values: Sequence[float], axis: str = "y") -> bool:
     if axis == "y":
         if wide:
             ax.set_yscale("log")
+        elif positive:
+            ax.set_ylim(0, max(positive) * 1.15)
         plain_ticks(ax)
     return wide
 
@@ -146,9 +148,35 @@ def bars(
     ax.grid(True, axis="y", alpha=0.3)
 
 
-def finish(fig: Any, title: str, subtitle: str, path: Path, *, legend_ax: Axes | None = None) -> None:
-    """Title, a wrapped subtitle at the bottom, the legend, tight layout; save and close."""
+def finish(
+    fig: Any,
+    title: str,
+    subtitle: str,
+    path: Path,
+    *,
+    legend_ax: Axes | None = None,
+    top_legend: Axes | None = None,
+) -> None:
+    """Title, a wrapped subtitle at the bottom, the legend, tight layout; save and close.
+
+    ``top_legend``: the legend of that axes goes in one row under the title,
+    clear of the bars.
+    """
     fig.suptitle(title, fontsize=12)
+    top = 0.95
+    if top_legend is not None:
+        handles, labels = top_legend.get_legend_handles_labels()
+        if handles:
+            fig.legend(
+                handles,
+                labels,
+                loc="upper center",
+                ncol=min(4, len(handles)),
+                fontsize=9,
+                bbox_to_anchor=(0.5, 0.945),
+                frameon=False,
+            )
+            top = 0.88
     if subtitle:
         fig.text(
             0.5,
@@ -163,15 +191,16 @@ def finish(fig: Any, title: str, subtitle: str, path: Path, *, legend_ax: Axes |
         handles, labels = legend_ax.get_legend_handles_labels()
         if handles:
             legend_ax.legend(handles, labels, fontsize=8, loc="best")
-    fig.tight_layout(rect=(0, 0.06 if subtitle else 0, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.06 if subtitle else 0, 1, top))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def shared(rows: Sequence[dict[str, Any]], exclude: Iterable[str] = ()) -> str:
-    """What every row of a plot shares, for its subtitle: the label of the first row, less what varies."""
+    """What every row of a plot shares, for its subtitle: the cell label less what varies."""
     if not rows:
         return ""
-    label = str(rows[0]["label"])
-    vary = set(varying(rows, exclude))
-    return label if not vary else f"{label} (varying: {', '.join(sorted(vary))})"
+    from bytewax_kafka.bench.define.cell import cell_label
+
+    vary = [*exclude, *varying(rows, exclude)]
+    return cell_label(rows[0]["config"], variant=False, omit=vary)

@@ -125,7 +125,6 @@ def _bars(rows: list[dict[str, Any]], group: str | None, matrix: str, out: Path)
         )
         if group:
             ax.set_xlabel(group.replace("_", " "))
-    axes[0].legend(fontsize=8, loc="upper left")
     what = f" by {group.replace('_', ' ')}" if group else " by connector"
     title = f"{_cap(METRICS[PRIMARY].label)} and throughput{what} (matrix {matrix})"
     path = out / f"max_rate_{slug(matrix)}.png"
@@ -135,6 +134,7 @@ def _bars(rows: list[dict[str, Any]], group: str | None, matrix: str, out: Path)
         shared(rows, exclude=[group] if group else [])
         + "; bars: medians, whiskers: min-max, dots: repetitions",
         path,
+        top_legend=axes[0],
     )
     return title, path
 
