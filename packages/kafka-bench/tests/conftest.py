@@ -24,7 +24,7 @@ _CPU = {"ours": 3.0, "ours-core": 2.8, "builtin": 6.0, "builtin-core": 5.5, "raw
 _LATENCY = {"ours": 3.0, "ours-core": 2.8, "builtin": 8.0, "builtin-core": 7.5, "raw": 1.5}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _histogram(base_ms: float, seed: int) -> tuple[dict[str, Any], list[list[float]], str]:
     """An exponential latency histogram (cached: the pure-Python HdrHistogram is slow to summarise)."""
     rng = random.Random(seed)

@@ -99,9 +99,13 @@ def test_list_shows_the_shipped_scenarios_with_descriptions_and_keys(capsys, tmp
     assert main(["list"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "quick  [18 cells; brokers: auto]" in out
-    assert "max-sustainable" in out and "backlog-drain" in out and "guarantees" in out
+    assert "max-sustainable" in out
+    assert "backlog-drain" in out
+    assert "guarantees" in out
     assert "Ours vs Bytewax's built-in connector" in out
-    assert "batch_size" in out and "consumer_config" in out and "guarantee" in out
+    assert "batch_size" in out
+    assert "consumer_config" in out
+    assert "guarantee" in out
     (tmp_path / "mine.toml").write_text('name = "mine"\ndescription = "My own."\n')
     assert main(["list", str(tmp_path)]) == EXIT_OK
     assert "My own." in capsys.readouterr().out

@@ -41,7 +41,8 @@ def test_compare_calls_a_regression_only_outside_the_noise_of_both_runs(doc_fact
 def test_one_repetition_is_never_a_regression_but_unclear(doc_factory):
     old, new = doc_factory(1.0, "a", reps=1), doc_factory(0.5, "b", reps=1)
     c = compare_runs(old, new, metrics=["msgs_per_s"], threshold=0.1)
-    assert c.rows and not c.regressions
+    assert c.rows
+    assert not c.regressions
     assert {r.verdict for r in c.rows} == {"unclear"}
     assert "unclear: 1 repetition, noise unknown" in render_table(c)
 
@@ -92,7 +93,8 @@ def test_report_opens_with_the_summary_then_details(tmp_path, synthetic_doc):
     assert "Goals" not in text  # only with --goals
     html = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in html
-    assert "<table>" in html and "<h2>Summary</h2>" in html
+    assert "<table>" in html
+    assert "<h2>Summary</h2>" in html
     assert 'src="max_rate' not in html
 
 
@@ -102,11 +104,13 @@ def test_report_command_compares_runs(tmp_path, doc_factory, capsys):
     out = tmp_path / "rep"
     assert main(["report", str(a), str(b / "results.json"), "-o", str(out), "--html"]) == EXIT_OK
     text = (out / "report.md").read_text()
-    assert "## Run `a`" in text and "## Run `b`" in text
+    assert "## Run `a`" in text
+    assert "## Run `b`" in text
     assert "## Comparison with the first run" in text
     assert "REGRESSION" in text
     assert (out / "runs_busy_cpu_us_per_msg.png").exists()
     assert "](runs_busy_cpu_us_per_msg.png)" in text
-    assert (out / "1-a").is_dir() and (out / "2-b").is_dir()
+    assert (out / "1-a").is_dir()
+    assert (out / "2-b").is_dir()
     assert (out / "report.html").exists()
     assert main(["report", str(tmp_path / "nothing"), "-o", str(out)]) == EXIT_USAGE

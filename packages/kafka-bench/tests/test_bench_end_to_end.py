@@ -78,7 +78,8 @@ def test_run_tiny_scenario_on_tansu(tmp_path):
     doc = json.loads((run / "results.json").read_text())
     assert doc["environment"]["packages"]["bytewax"] == "0.21.1"
     assert doc["brokers"]["tansu"]["describe"].startswith("Tansu")
-    assert doc["warmups"] and doc["warmups"][0]["status"] == "ok"
+    assert doc["warmups"]
+    assert doc["warmups"][0]["status"] == "ok"
     cells = doc["cells"]
     assert [c["config"]["variant"] for c in cells] == [
         "ours",
@@ -93,8 +94,10 @@ def test_run_tiny_scenario_on_tansu(tmp_path):
     for c in cells:
         assert c["status"] == "ok", c.get("reason")
         m = c["metrics"]
-        assert m["received"] == m["expected"] and m["missing"] == 0
-        assert m["cpu_s"] > 0 and m["peak_rss_mib"] > 0
+        assert m["received"] == m["expected"]
+        assert m["missing"] == 0
+        assert m["cpu_s"] > 0
+        assert m["peak_rss_mib"] > 0
     lat = [c for c in cells if c["config"]["mode"] == "fixed-rate"]
     assert all(c["metrics"]["latency"]["count"] > 0 and c["load"]["failed"] == 0 for c in lat)
     assert all(c["config"]["consumer_config"] == {"fetch.wait.max.ms": 10} for c in lat)  # Tansu's setting
@@ -138,11 +141,13 @@ def test_max_sustainable_rate_search_at_a_tiny_size(kafka_broker, tmp_path):
     [r] = record.results
     assert r.status == "ok", r.reason
     rates = [s["rate"] for s in r.steps]
-    assert rates[0] == 1000 and max(rates) <= 2000  # doubles from the start, never past the limit
+    assert rates[0] == 1000
+    assert max(rates) <= 2000
     best = r.metrics["max_sustainable_msgs_per_s"]
     assert best == max(s["rate"] for s in r.steps if s["kept_up"])
     assert all(s["kept_up"] for s in r.steps if s["rate"] <= r.metrics["max_sustainable_msgs_per_s"])
-    assert r.metrics["missing"] == 0 and r.metrics["duplicates"] == 0
+    assert r.metrics["missing"] == 0
+    assert r.metrics["duplicates"] == 0
     assert doc.summary[0]["metrics"]["max_sustainable_msgs_per_s"]["median"] > 0
 
 
@@ -160,7 +165,8 @@ def test_backlog_drain_at_a_tiny_size(kafka_broker, tmp_path):
     [r] = record.results
     assert r.status == "ok", r.reason
     m = r.metrics
-    assert m["backlog"] == 5000 and m["expected"] == 5000 + r.load["delivered"]
+    assert m["backlog"] == 5000
+    assert m["expected"] == 5000 + r.load["delivered"]
     assert m["missing"] == 0
     assert 0 < m["backlog_drain_s"] < 30
     assert m["latency"]["count"] > 0  # the live messages after the drain
@@ -175,10 +181,12 @@ def test_guarantees_at_a_tiny_size(kafka_broker, tmp_path):
     assert len(by) == 6
     for (mode, guarantee), r in by.items():
         if guarantee == "exactly-once" and "transactions" not in kafka_broker.features:
-            assert r.status == "skipped" and "transactions" in (r.reason or "")
+            assert r.status == "skipped"
+            assert "transactions" in (r.reason or "")
             continue
         assert r.status == "ok", (mode, guarantee, r.reason)
-        assert r.metrics["missing"] == 0 and r.metrics["duplicates"] == 0
+        assert r.metrics["missing"] == 0
+        assert r.metrics["duplicates"] == 0
 
 
 @pytest.mark.parametrize("name", ["quick", "full", "guarantees"])

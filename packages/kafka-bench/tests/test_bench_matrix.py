@@ -75,7 +75,7 @@ def test_repetitions_alternate_variants_and_rotate_their_order():
 
 
 def test_a_guarantee_a_variant_cannot_give_is_an_error_unless_excluded():
-    with pytest.raises(ScenarioError, match="variant builtin cannot give exactly-once.*exclude"):
+    with pytest.raises(ScenarioError, match=r"variant builtin cannot give exactly-once.*exclude"):
         expand(parse_scenario("variant = ['ours', 'builtin']\nguarantee = ['at-least-once', 'exactly-once']"))
     sc = parse_scenario(
         "variant = ['ours', 'builtin']\nguarantee = ['at-least-once', 'exactly-once']\nrepetitions = 1\n"

@@ -94,7 +94,9 @@ def test_handoff_errors_say_what_is_wrong():
     partial = read_handoff(
         {HANDOFF_ENV: json.dumps({"bootstrap": "b", "input_topic": "x", "cell": {"rate": 7}})}
     )
-    assert partial.cell.rate == 7 and partial.offered_rate == 7 and partial.cell.batch_size == 1000
+    assert partial.cell.rate == 7
+    assert partial.offered_rate == 7
+    assert partial.cell.batch_size == 1000
 
 
 def test_a_flow_started_without_a_handoff_fails_with_the_reason():
@@ -166,7 +168,8 @@ def test_schedstat_is_read_from_live_processes(tmp_path):
 
         time.sleep(0.3)
         stats = _schedstat(proc.pid)
-        assert stats and all(on >= 0 and wait >= 0 for on, wait in stats.values())
+        assert stats
+        assert all(on >= 0 and wait >= 0 for on, wait in stats.values())
         assert max(on for on, _ in stats.values()) > 0
     finally:
         proc.kill()
@@ -235,7 +238,9 @@ def test_auto_broker_falls_back_to_tansu_visibly_without_java(monkeypatch):
     monkeypatch.setattr(kafka, "java_bin", no_java)
     kind, notice = brokers.resolve_broker("auto")
     assert kind == "tansu"
-    assert notice and "no 'java' on PATH" in notice and "latency" in notice
+    assert notice
+    assert "no 'java' on PATH" in notice
+    assert "latency" in notice
     assert brokers.resolve_broker("tansu") == ("tansu", None)
 
 

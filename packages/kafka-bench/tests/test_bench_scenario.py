@@ -122,7 +122,7 @@ def test_scenarios_ship_in_the_package_and_run_by_name_or_path(tmp_path):
     own = tmp_path / "mine.toml"
     own.write_text('name = "mine"\nvariant = "ours"\n')
     assert resolve(str(own)).name == "mine"
-    with pytest.raises(ScenarioError, match="no scenario named 'quik'.*shipped: .*quick"):
+    with pytest.raises(ScenarioError, match=r"no scenario named 'quik'.*shipped: .*quick"):
         resolve("quik")
     with pytest.raises(ScenarioError, match="cannot read the scenario"):
         resolve(str(tmp_path / "missing.toml"))

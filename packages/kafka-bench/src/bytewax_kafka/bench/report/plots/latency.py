@@ -96,7 +96,8 @@ def _by_variant(rows: list[dict[str, Any]], matrix: str, out: Path) -> tuple[str
         return None
 
     bars(ax, labels, variants, get, METRICS["latency_p99_ms"])
-    ax.set_ylabel("end-to-end latency (ms, lower is better)")
+    log = ", log scale" if ax.get_yscale() == "log" else ""
+    ax.set_ylabel(f"end-to-end latency (ms{log}, lower is better)")
     ax.set_xlabel("percentile")
     title = f"Latency percentiles by connector (matrix {matrix})"
     path = out / f"latency_{slug(matrix)}.png"
@@ -219,13 +220,14 @@ def _search(rows: list[dict[str, Any]], cells: list[dict[str, Any]], matrix: str
         METRICS["max_sustainable_msgs_per_s"],
         label_groups=False,
     )
-    values = []
+    values: list[float] = []
     for c in cells:
         v = c["config"]["variant"]
-        pts = [
-            (s["rate"], (s.get("latency") or {}).get("p99_ms"), s["kept_up"]) for s in c.get("steps") or []
-        ]
-        pts = sorted(p for p in pts if p[1] is not None)
+        pts: list[tuple[int, float, bool]] = sorted(
+            (s["rate"], float(s["latency"]["p99_ms"]), bool(s["kept_up"]))
+            for s in c.get("steps") or []
+            if (s.get("latency") or {}).get("p99_ms") is not None
+        )
         if pts:
             right.plot([p[0] for p in pts], [p[1] for p in pts], color=color(v), alpha=0.3, linewidth=1)
         for rate, p99, kept in pts:

@@ -76,7 +76,7 @@ def varying(rows: Sequence[dict[str, Any]], exclude: Iterable[str] = ()) -> list
 
 
 def plain_ticks(ax: Axes) -> None:
-    """Plain numbers on the y axis (``20``, not ``2x10^1``), minor ticks unlabelled but on a short log axis."""
+    """Plain numbers on the y axis (``20``, not ``2x10^1``); minor ticks labelled on a short log axis only."""
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
     low, high = ax.get_ylim()
     short = ax.get_yscale() == "log" and low > 0 and high / low < 20
@@ -112,6 +112,7 @@ def bars(
     ``get(group, variant)`` returns the metric's spread dict (or None).
     """
     width = 0.8 / max(1, len(variants))
+    everything: list[float] = []
     for i, v in enumerate(variants):
         xs, ys, lo, hi, dots_x, dots_y = [], [], [], [], [], []
         for gi, g in enumerate(groups):
@@ -123,28 +124,40 @@ def bars(
             ys.append(s["median"])
             lo.append(s["median"] - s["min"])
             hi.append(s["max"] - s["median"])
+            everything += [s["min"], s["max"]]
             for val in s.get("values") or []:
                 dots_x.append(x)
                 dots_y.append(val)
         if not xs:
             continue
-        drawn = ax.bar(xs, ys, width=width * 0.92, color=color(v), label=variant_label(v), alpha=0.85)
+        ax.bar(xs, ys, width=width * 0.92, color=color(v), label=variant_label(v), alpha=0.85)
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor="black", capsize=3, linewidth=1)
         ax.scatter(dots_x, dots_y, s=10, color="black", zorder=3, alpha=0.6)
-        ax.bar_label(
-            drawn,
-            labels=[thousands(y) if metric.unit == "msg/s" else metric.format(y) for y in ys],
-            label_type="center",
-            fontsize=8,
-            color="white",
-            fontweight="bold",
-        )
+        for x, y in zip(xs, ys, strict=True):
+            # Beside the whisker, just above the bar's top: readable however thin the bar.
+            text = thousands(y) if metric.unit == "msg/s" else metric.format(y)
+            ax.annotate(
+                text,
+                (x + width * 0.06, y),
+                ha="left",
+                va="bottom",
+                fontsize=7,
+                xytext=(0, 1),
+                textcoords="offset points",
+            )
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([str(g) for g in groups] if label_groups else [""] * len(groups), fontsize=8)
-    ax.set_ylabel(metric.axis_label())
-    if metric.unit == "msg/s":
-        ax.yaxis.set_major_formatter(FuncFormatter(thousands))
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+    positive = [v for v in everything if v > 0]
+    if positive and max(positive) / min(positive) > 30:
+        ax.set_yscale("log")
+        ax.set_ylim(min(positive) / 2, max(positive) * 2)
+        plain_ticks(ax)
+        ax.set_ylabel(metric.axis_label().replace(f"({metric.unit}", f"({metric.unit}, log scale", 1))
+    else:
+        ax.set_ylabel(metric.axis_label())
+        if metric.unit == "msg/s":
+            ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
     ax.grid(True, axis="y", alpha=0.3)
 
 
