@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "main"]
 
@@ -104,6 +105,18 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32, width=100)
 
 
+def _command(sub: Any, name: str, summary: str, description: str, epilog: str | None = None) -> Any:
+    return sub.add_parser(
+        name, help=summary, description=description, epilog=epilog, formatter_class=_Formatter
+    )
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``report`` share: HTML and goals."""
+    p.add_argument("--html", action="store_true", help="also write report.html")
+    p.add_argument("--goals", metavar="FILE", help="check the results against the goals in FILE (TOML)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from bytewax_kafka.bench import __version__
@@ -117,12 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    r = sub.add_parser(
+    r = _command(
+        sub,
         "run",
-        help="run a scenario",
-        description="Run every cell of a scenario and write results, plots and a report.",
-        epilog=_RUN_EPILOG,
-        formatter_class=_Formatter,
+        "run a scenario",
+        "Run every cell of a scenario and write results, plots and a report.",
+        _RUN_EPILOG,
     )
     r.add_argument("scenario", metavar="SCENARIO", help="a shipped scenario's name, or a TOML file")
     r.add_argument(
@@ -142,35 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--repeat", type=int, metavar="N", help="repetitions of each cell [default: the scenario's, 3]"
     )
-    r.add_argument("--goals", metavar="FILE", help="check the results against the goals in FILE (TOML)")
     r.add_argument(
         "-o", "--output", default="results", metavar="DIR", help="folder for run folders [default: results]"
     )
     r.add_argument("--run-id", metavar="ID", help="name of the run folder [default: <timestamp>-<scenario>]")
-    r.add_argument("--html", action="store_true", help="also write report.html")
+    _report_options(r)
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots (and their report section)")
     r.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars, only the final summary")
 
-    rep = sub.add_parser(
+    rep = _command(
+        sub,
         "report",
-        help="build a report from results",
-        description="Build a self-contained report (Markdown + PNG, optionally HTML) from one or more runs.",
-        epilog=_REPORT_EPILOG,
-        formatter_class=_Formatter,
+        "build a report from results",
+        "Build a self-contained report (Markdown + PNG, optionally HTML) from one or more runs.",
+        _REPORT_EPILOG,
     )
     rep.add_argument("results", nargs="+", metavar="RESULTS", help="run folders or results.json files")
     rep.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write the report into")
-    rep.add_argument("--html", action="store_true", help="also write report.html")
     rep.add_argument("--title", default=None, help="report title")
-    rep.add_argument("--goals", metavar="FILE", help="check the results against the goals in FILE (TOML)")
+    _report_options(rep)
 
-    c = sub.add_parser(
+    c = _command(
+        sub,
         "compare",
-        help="compare two runs",
-        description="Ratio table NEW/OLD of matching cells; non-zero exit on a regression.",
-        epilog=_COMPARE_EPILOG,
-        formatter_class=_Formatter,
+        "compare two runs",
+        "NEW/OLD of matching cells; exit 3 on a regression.",
+        _COMPARE_EPILOG,
     )
     c.add_argument("old", metavar="OLD", help="baseline run folder or results.json")
     c.add_argument("new", metavar="NEW", help="candidate run folder or results.json")
@@ -190,12 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
 
-    li = sub.add_parser(
+    li = _command(
+        sub,
         "list",
-        help="list scenarios and scenario keys",
-        description="List the shipped scenarios, or a folder's scenario files (name, description, cells), "
+        "list scenarios and scenario keys",
+        "List the shipped scenarios, or a folder's scenario files (name, description, cells), "
         "and every scenario key.",
-        formatter_class=_Formatter,
     )
     li.add_argument(
         "folder", nargs="?", default=None, help="a folder of scenario files [default: the shipped ones]"

@@ -132,14 +132,19 @@ def _operators_flow(name: str, kit: _Operators, **modes: Any) -> Dataflow:
 
 
 def _core_flow(
-    h: Handoff, flow: Dataflow, source: Any, sink: Any, make: Callable[..., Any], *, route: bool
-) -> None:
+    name: str, source_type: Any, sink_type: Any, make: Callable[..., Any], *, route: bool
+) -> Dataflow:
     """``source`` -> (deserialize) -> ``map`` -> (serialize) -> ``sink``, no operators of a connector.
 
     ``route``: the sink is partitioned; items go keyed by the worker that emitted them.
     """
+    h, flow = _start(name)
+    c = h.cell
+    source = source_type(
+        h.brokers, [h.input_topic], tail=True, batch_size=c.batch_size, add_config=c.consumer_config or None
+    )
     msgs: Any = op.input("in", flow, source)
-    pair = serdes(h.cell.serde, h.input_topic)
+    pair = serdes(c.serde, h.input_topic)
     if pair is None:
         out = op.map("map", msgs, lambda m: make(m.key, m.value))
     else:
@@ -151,7 +156,8 @@ def _core_flow(
         out = op.map("map", msgs, lambda m: make(m.key, se(de(m.value, src_ctx), dst_ctx)))
     if route:
         out = op.key_on("route", out, lambda _m: _worker_key())
-    op.output("out", out, sink)
+    op.output("out", out, sink_type(h.brokers, h.output_topic, add_config=c.producer_config or None))
+    return flow
 
 
 def _worker_key() -> str:
@@ -208,25 +214,11 @@ def ours_core() -> Dataflow:
     """Our ``KafkaSource`` -> (deserialize) -> ``map`` -> (serialize) -> ``KafkaEpochSink``."""
     from bytewax_kafka.core import KafkaEpochSink, KafkaSinkMessage, KafkaSource
 
-    h, flow = _start("ours-core")
-    c = h.cell
-    source = KafkaSource(
-        h.brokers, [h.input_topic], tail=True, batch_size=c.batch_size, add_config=c.consumer_config or None
-    )
-    sink = KafkaEpochSink(h.brokers, h.output_topic, add_config=c.producer_config or None)
-    _core_flow(h, flow, source, sink, KafkaSinkMessage, route=True)
-    return flow
+    return _core_flow("ours-core", KafkaSource, KafkaEpochSink, KafkaSinkMessage, route=True)
 
 
 def builtin_core() -> Dataflow:
     """Bytewax 0.21.1's ``KafkaSource`` -> (deserialize) -> ``map`` -> (serialize) -> ``KafkaSink``."""
     from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource
 
-    h, flow = _start("builtin-core")
-    c = h.cell
-    source = KafkaSource(
-        h.brokers, [h.input_topic], tail=True, batch_size=c.batch_size, add_config=c.consumer_config or None
-    )
-    sink = KafkaSink(h.brokers, h.output_topic, add_config=c.producer_config or None)
-    _core_flow(h, flow, source, sink, KafkaSinkMessage, route=False)
-    return flow
+    return _core_flow("builtin-core", KafkaSource, KafkaSink, KafkaSinkMessage, route=False)

@@ -4,24 +4,14 @@ A scenario's top-level keys are defaults for each ``[[matrix]]`` table; a
 file without ``[[matrix]]`` tables is one matrix. Every *axis* key takes a
 value or a list of values; the matrix is the product of its axes::
 
-    name = "quick"
-    description = "Ours against both baselines."
-    partitions = 4
-    message_size = 100
-
-    [[matrix]]
-    name = "throughput"
-    mode = "max-rate"
-    messages = 100_000
-    batch_size = [100, 1000]
+    name = "batches"
+    description = "Ours against both baselines at two batch sizes."
     variant = ["ours", "builtin", "raw"]
+    batch_size = [100, 1000]
 
-    [[matrix]]
-    name = "latency"
-    mode = "fixed-rate"
-    rate = [10_000, 50_000]
-    duration = 10
-    warmup = 2
+Each ``[[matrix]]`` table (with a ``name``) is a matrix of its own that
+inherits the top-level keys, e.g. one in ``mode = "fixed-rate"`` with
+``rate = [10_000, 50_000]`` beside the max-rate one.
 
 See :mod:`bytewax_kafka.bench.define.keys` for every key, its type and default.
 Errors name the file, the matrix and the key.
@@ -56,6 +46,7 @@ __all__ = [
     "finish_matrix",
     "load_scenario",
     "parse_scenario",
+    "read_text",
 ]
 
 _TOP_ONLY = {"name", "description", "matrix"}
@@ -212,9 +203,16 @@ def load_scenario(path: str | Path) -> Scenario:
     Raises:
         ScenarioError: When the file is missing or invalid.
     """
-    p = Path(path)
+    return parse_scenario(read_text(path, "scenario"), str(path))
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A scenario's (or goals') file text.
+
+    Raises:
+        ScenarioError: When it cannot be read; the message names the file.
+    """
     try:
-        text = p.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read the scenario: {exc.strerror or exc}") from None
-    return parse_scenario(text, str(p))
+        raise ScenarioError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None

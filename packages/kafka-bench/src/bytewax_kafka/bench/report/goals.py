@@ -118,12 +118,9 @@ def load_goals(path: str | Path) -> list[Goal]:
     Raises:
         ScenarioError: When the file is missing or invalid.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{p}: cannot read the goals: {exc.strerror or exc}") from None
-    return parse_goals(text, str(p))
+    from bytewax_kafka.bench.define.scenario import read_text
+
+    return parse_goals(read_text(path, "goals"), str(path))
 
 
 def check_goals(goals: list[Goal], summary: list[dict[str, Any]]) -> list[dict[str, Any]]:

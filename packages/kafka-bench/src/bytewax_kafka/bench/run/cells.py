@@ -46,7 +46,7 @@ from bytewax_kafka.bench.run.measure import (
     throughput_metrics,
     window_notice,
 )
-from bytewax_kafka.bench.run.processes import FlowProcesses, check_stop
+from bytewax_kafka.bench.run.processes import FlowProcesses
 from bytewax_kafka.bench.run.progress import Progress, QuietProgress
 from bytewax_kafka.bench.run.reader import Reader
 
@@ -132,18 +132,12 @@ def _backlog_drain(run: CellRun, messages: int | None) -> dict[str, Any]:
     try:
         time.sleep(0.2)  # the live rate is flowing before the flow starts
         run.flow.start()
-        while load.running():
-            check_stop()
-            run.progress.cell_progress("draining backlog", len(r.backlog_arrived), backlog)
-            run.flow.sample()
-            why = run.flow.dead()
-            if why:
-                raise CellFailed(why)
-            time.sleep(0.1)
     except BaseException:
         load.kill()
         raise
-    summary = load.result()
+    summary = load.watch(
+        run.flow, run.progress, lambda: ("draining backlog", len(r.backlog_arrived), backlog)
+    )
     run.result.load = summary
     expected = backlog + int(summary["delivered"])
     wait_for_output(r, run.flow, expected, run.deadline, run.progress, phase="draining")

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,30 @@ class LoadRun:
         if self.proc is not None:
             unregister(self.proc)
 
+    def watch(
+        self, flow: Any, progress: Progress, phase: Callable[[], tuple[str, int, int | None]]
+    ) -> dict[str, Any]:
+        """Wait for the generator's end, sampling the flow and failing if it dies; its summary.
+
+        ``phase()`` gives what to show: a phase name and counts.
+
+        Raises:
+            CellFailed: When the flow died or the generator failed.
+        """
+        try:
+            while self.running():
+                check_stop()
+                progress.cell_progress(*phase())
+                flow.sample()
+                why = flow.dead()
+                if why:
+                    raise CellFailed(why)
+                time.sleep(0.1)
+        except BaseException:
+            self.kill()
+            raise
+        return self.result()
+
     def result(self) -> dict[str, Any]:
         """What the generator reported, once it exited.
 
@@ -120,16 +145,6 @@ def run_load(
     """
     load = LoadRun(bootstrap, topic, cell, log_dir)
     load.start()
-    try:
-        while load.running():
-            check_stop()
-            progress.cell_progress("load", int(min(load.elapsed, load.duration)), int(load.duration))
-            flow.sample()
-            why = flow.dead()
-            if why:
-                raise CellFailed(why)
-            time.sleep(0.1)
-    except BaseException:
-        load.kill()
-        raise
-    return load.result()
+    return load.watch(
+        flow, progress, lambda: ("load", int(min(load.elapsed, load.duration)), int(load.duration))
+    )

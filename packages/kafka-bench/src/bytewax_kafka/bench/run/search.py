@@ -20,7 +20,6 @@ from bytewax_kafka.bench.errors import CellFailed
 from bytewax_kafka.bench.run.feed import wait_for_output, wait_until_reading
 from bytewax_kafka.bench.run.loadgen import LoadRun
 from bytewax_kafka.bench.run.measure import live_window
-from bytewax_kafka.bench.run.processes import check_stop
 
 if TYPE_CHECKING:
     from bytewax_kafka.bench.run.cells import CellRun
@@ -63,21 +62,11 @@ def _step(run: CellRun, rate: int, index: int, delivered_before: int) -> dict[st
         seq_base=index << STEP_SHIFT,
     )
     load.start()
-    try:
-        while load.running():
-            check_stop()
-            run.progress.cell_progress(
-                f"step {index} at {rate:,} msg/s", int(load.elapsed), int(load.duration)
-            )
-            run.flow.sample()
-            why = run.flow.dead()
-            if why:
-                raise CellFailed(why)
-            time.sleep(0.1)
-    except BaseException:
-        load.kill()
-        raise
-    summary = load.result()
+    summary = load.watch(
+        run.flow,
+        run.progress,
+        lambda: (f"step {index} at {rate:,} msg/s", int(load.elapsed), int(load.duration)),
+    )
     expected = delivered_before + int(summary["delivered"])
     drain = max(1.0, load.duration / 2)
     t_end = time.monotonic() + drain
