@@ -12,13 +12,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from bytewax_kafka.bench import commands
+from bytewax_kafka.bench.commands import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    EXIT_USAGE,
+)
+
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "main"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_REGRESSION = 3
-EXIT_INTERRUPTED = 130
 
 _MAIN_EPILOG = """\
 commands:
@@ -223,8 +227,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "run" and args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be >= 1")
-    from bytewax_kafka.bench import commands
-
     handlers = {
         "run": commands.cmd_run,
         "report": commands.cmd_report,

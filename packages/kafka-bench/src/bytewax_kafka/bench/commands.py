@@ -1,4 +1,4 @@
-"""What each ``kafka-bench`` command does (the parser is :mod:`bytewax_kafka.bench.cli`)."""
+"""What each ``kafka-bench`` command does, and its exit codes (the parser is in ``cli``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bytewax_kafka.bench.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 from bytewax_kafka.bench.errors import ResultsError, ScenarioError
 
-__all__ = ["cmd_compare", "cmd_list", "cmd_report", "cmd_run", "err"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_REGRESSION",
+    "EXIT_USAGE",
+    "cmd_compare",
+    "cmd_list",
+    "cmd_report",
+    "cmd_run",
+    "err",
+]
+
+#: Exit codes of ``kafka-bench``.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REGRESSION = 3
+EXIT_INTERRUPTED = 130
 
 
 def err(msg: str) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from bytewax_kafka.bench.define.cell import LOAD_LIMIT, Cell, CellResult, cell_t
 from bytewax_kafka.bench.errors import CellFailed
 from bytewax_kafka.bench.payload import codec_for
 from bytewax_kafka.bench.run.brokers import Target
+from bytewax_kafka.bench.run.context import CellRun
 from bytewax_kafka.bench.run.environment import loadavg
 from bytewax_kafka.bench.run.feed import (
     create_topics,
@@ -49,33 +49,12 @@ from bytewax_kafka.bench.run.measure import (
 from bytewax_kafka.bench.run.processes import FlowProcesses
 from bytewax_kafka.bench.run.progress import Progress, QuietProgress
 from bytewax_kafka.bench.run.reader import Reader
+from bytewax_kafka.bench.run.search import max_sustainable
 
-__all__ = ["CellRun", "run_cell"]
+__all__ = ["run_cell"]
 
 #: Messages of a max-rate cell when neither the scenario nor a probe gives a count.
 DEFAULT_MESSAGES = 300_000
-
-
-@dataclass
-class CellRun:
-    """Everything one cell's procedure works with."""
-
-    cell: Cell
-    target: Target
-    src: str
-    dst: str
-    flow: FlowProcesses
-    reader: Reader
-    deadline: float
-    progress: Progress
-    log_dir: Path
-    result: CellResult
-
-    def finish_flow(self) -> None:
-        """Sample the flow a last time, stop it, stop reading."""
-        self.flow.sample()
-        self.flow.stop()
-        self.reader.stop()
 
 
 def _max_rate(run: CellRun, messages: int | None) -> dict[str, Any]:
@@ -175,8 +154,6 @@ def _backlog_drain(run: CellRun, messages: int | None) -> dict[str, Any]:
 
 
 def _search(run: CellRun, messages: int | None) -> dict[str, Any]:
-    from bytewax_kafka.bench.run.search import max_sustainable
-
     return max_sustainable(run)
 
 

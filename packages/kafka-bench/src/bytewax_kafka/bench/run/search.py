@@ -14,15 +14,13 @@ it down.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bytewax_kafka.bench.errors import CellFailed
+from bytewax_kafka.bench.run.context import CellRun
 from bytewax_kafka.bench.run.feed import wait_for_output, wait_until_reading
 from bytewax_kafka.bench.run.loadgen import LoadRun
 from bytewax_kafka.bench.run.measure import live_window
-
-if TYPE_CHECKING:
-    from bytewax_kafka.bench.run.cells import CellRun
 
 __all__ = ["max_sustainable", "next_rate"]
 
