@@ -109,12 +109,16 @@ def print_summary(console: Console, doc: Any) -> None:
     rows = [r for r in doc.summary if r["ok"]]
     if not rows:
         return
-    t = Table(title="summary: medians over repetitions (min-max)", show_lines=False)
-    for col in ("cell", "variant", "figure", "median (min-max)", "vs built-in", "vs raw loop"):
+    t = Table(title="summary: medians over repetitions (min-max)")
+    for col in ("variant", "figure", "median (min-max)", "vs built-in", "vs raw loop"):
         t.add_column(col, justify="right" if col.startswith(("median", "vs")) else "left")
     last = None
     for r in rows:
         cell = f"{r['config']['matrix']}: {r['label']}"
+        if cell != last:
+            t.add_section()
+            t.add_row(f"[bold]{cell}[/]")
+            last = cell
         for name in HEADLINE_METRICS[r["config"]["mode"]]:
             s = r["metrics"].get(name)
             if s is None:
@@ -122,11 +126,9 @@ def print_summary(console: Console, doc: Any) -> None:
             m = METRICS[name]
             ratios = [r["ratios"].get(f"{name}_vs_{short}") for short in ("builtin", "raw")]
             t.add_row(
-                cell if cell != last else "",
                 variant_label(r["config"]["variant"]),
                 f"{m.label} ({m.unit})" if m.unit else m.label,
                 f"{m.format(s['median'])} ({m.format(s['min'])}-{m.format(s['max'])})",
                 *(f"{x['median']:.2f}x ({x['min']:.2f}-{x['max']:.2f})" if x else "" for x in ratios),
             )
-            last = cell
     console.print(t)
