@@ -89,8 +89,8 @@ def test_dry_run_of_a_shipped_scenario_by_name_with_overrides(capsys):
     )
     assert code == EXIT_OK
     out = capsys.readouterr().out
-    assert "bytewax-kafka | tansu p=4 bs=10 w=1 | max rate" in out
-    assert "raw confluent-kafka loop | tansu p=4 bs=100 w=1 | 10,000 msg/s steady" in out
+    assert "bytewax-kafka · tansu p=4 bs=10 w=1 · max rate" in out
+    assert "raw confluent-kafka loop · tansu p=4 bs=100 w=1 · 10,000 msg/s steady" in out
     assert "auto" not in out
     assert "#2]" in out
 

@@ -61,7 +61,7 @@ def test_summary_gives_medians_with_min_max_and_a_bootstrap_interval(cell_factor
     assert tp["n"] == 3
     assert tp["min"] <= tp["ci95"][0] <= tp["median"] <= tp["ci95"][1] <= tp["max"]
     assert sorted(tp["values"]) == sorted(c["metrics"]["msgs_per_s"] for c in cells)
-    assert row["label"] == "tansu p=4 bs=1000 w=1 | max rate"
+    assert row["label"] == "tansu p=4 bs=1000 w=1 · max rate"
 
 
 def test_write_and_load(tmp_path, synthetic_doc):

@@ -175,8 +175,8 @@ def test_invalid_override_value_is_a_scenario_error():
 
 def test_cell_labels_and_group_keys():
     a, b = expand(parse_scenario("variant = ['ours', 'raw']\nmessages = 10\nrepetitions = 1\nkeys = 'zipf'"))
-    assert a.label() == "bytewax-kafka | auto p=4 bs=1000 w=1 zipf keys | max rate"
-    assert b.label() == "raw confluent-kafka loop | auto p=4 bs=1000 w=1 zipf keys | max rate"
+    assert a.label() == "bytewax-kafka · auto p=4 bs=1000 w=1 zipf keys · max rate"
+    assert b.label() == "raw confluent-kafka loop · auto p=4 bs=1000 w=1 zipf keys · max rate"
     assert a.label(variant=False) == b.label(variant=False)
     assert a.group_key() == b.group_key()
     assert a.config()["variant"] == "ours"

@@ -122,7 +122,7 @@ def test_adding_a_variant_is_one_entry(monkeypatch, tmp_path):
     )
     monkeypatch.setitem(variants.VARIANTS, "ours-batches", batches)
     cells = expand(parse_scenario("variant = ['ours-batches', 'builtin']\nrepetitions = 1"))
-    assert cells[0].label().startswith("bytewax-kafka, batches | ")
+    assert cells[0].label().startswith("bytewax-kafka, batches · ")
     f = FlowProcesses(cells[0], "127.0.0.1:1", "in", "out", tmp_path)
     assert "bytewax_kafka.bench.flows:ours_batches" in f.commands[0]
     docs = [

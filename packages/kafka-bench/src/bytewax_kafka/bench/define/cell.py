@@ -7,9 +7,9 @@ gets for keys it does not set. :class:`CellResult` is its outcome.
 Example:
     >>> c = Cell(variant="ours", broker="kafka", mode="fixed-rate", rate=10_000, duration=10.0)
     >>> c.label()
-    'bytewax-kafka | kafka p=4 bs=1000 w=1 | 10,000 msg/s steady'
+    'bytewax-kafka · kafka p=4 bs=1000 w=1 · 10,000 msg/s steady'
     >>> cell_label(c.config(), variant=False)
-    'kafka p=4 bs=1000 w=1 | 10,000 msg/s steady'
+    'kafka p=4 bs=1000 w=1 · 10,000 msg/s steady'
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterabl
         parts.append("max rate")
     if variant:
         parts.insert(0, variant_label(str(config.get("variant"))))
-    return " | ".join(parts)
+    return " · ".join(parts)
 
 
 def warmup_share(warmup: float | str, span: float) -> float:

@@ -10,7 +10,7 @@ Example:
     >>> sc = parse_scenario("batch_size = [100, 1000]\nvariant = ['ours', 'raw']\nrepetitions = 2")
     >>> [(c.repetition, c.batch_size, c.variant) for c in expand(sc)][:6]  # doctest: +NORMALIZE_WHITESPACE
     [(1, 100, 'ours'), (1, 100, 'raw'), (1, 1000, 'ours'), (1, 1000, 'raw'),
-     (2, 100, 'raw'), (2, 100, 'ours')]
+     (2, 1000, 'raw'), (2, 1000, 'ours')]
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ called **unclear**, never a regression.
 
 Example:
     >>> def run(rid, values):
-    ...     return {"run_id": rid, "summary": [{"config": {"variant": "ours"}, "label": "x",
-    ...             "metrics": {"msgs_per_s": {"median": sorted(values)[1], "min": min(values),
-    ...             "max": max(values), "n": 3, "values": values}}}]}
+    ...     spread = {"median": sorted(values)[1], "min": min(values), "max": max(values), "n": 3}
+    ...     config = {"variant": "ours", "mode": "max-rate"}
+    ...     return {"run_id": rid, "summary": [{"config": config, "metrics": {"msgs_per_s": spread}}]}
     >>> old, new = run("a", [100, 102, 98]), run("b", [80, 82, 79])
     >>> c = compare_runs(old, new, metrics=["msgs_per_s"], threshold=0.1)
     >>> [(r.metric, round(r.ratio, 3), r.verdict) for r in c.rows]
@@ -151,7 +151,7 @@ def compare_runs(old: Any, new: Any, *, metrics: list[str] | tuple[str, ...], th
                 continue
             ratio = float(b["median"]) / float(a["median"])
             verdict = _verdict(a, b, ratio, bool(METRICS[name].higher_is_better), threshold)
-            label = f"{variant_label(str(n['config'].get('variant')))} | {n.get('label', '')}"
+            label = f"{variant_label(str(n['config'].get('variant')))} · {n.get('label', '')}"
             comp.rows.append(Row(label, name, a, b, round(ratio, 4), verdict))
     comp.rows.sort(key=lambda r: (r.label, r.metric))
     return comp

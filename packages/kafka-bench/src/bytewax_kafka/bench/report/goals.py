@@ -161,7 +161,7 @@ def goals_section(goals: list[Goal], summary: list[dict[str, Any]], source: str)
         Column("goal", lambda c: c["goal"].name, right=False),
         Column(
             "cell",
-            lambda c: f"{variant_label(c['row']['config']['variant'])} | {c['row']['label']}",
+            lambda c: f"{variant_label(c['row']['config']['variant'])} · {c['row']['label']}",
             right=False,
         ),
         Column("target", lambda c: c["goal"].target(), right=False),

@@ -25,7 +25,7 @@ def markdown_to_html(text: str, base: Path, title: str) -> str:
     r"""One HTML page of the report's Markdown; images under ``base`` inlined as data URIs.
 
     Example:
-        >>> page = markdown_to_html("# T\\n\\n| a | b |\\n|---|---:|\\n| 1 | 2 |\\n", Path("."), "T")
+        >>> page = markdown_to_html("# T\n\n| a | b |\n|---|---:|\n| 1 | 2 |\n", Path("."), "T")
         >>> "<table>" in page and "<h1>T</h1>" in page
         True
     """

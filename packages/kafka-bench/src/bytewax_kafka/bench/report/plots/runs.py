@@ -44,7 +44,7 @@ def runs_plot(docs: list[Any], out: Path, metric_name: str = PRIMARY) -> Written
         )
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor="black", capsize=3, linewidth=1)
     labels = [
-        f"{variant_label(per_run[0][k]['config']['variant'])}\n{per_run[0][k]['label']}".replace(" | ", "\n")
+        f"{variant_label(per_run[0][k]['config']['variant'])}\n{per_run[0][k]['label']}".replace(" · ", "\n")
         for k in common
     ]
     ax.set_xticks(range(len(common)))
