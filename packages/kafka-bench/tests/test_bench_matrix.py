@@ -180,3 +180,16 @@ def test_cell_labels_and_group_keys():
     assert a.label(variant=False) == b.label(variant=False)
     assert a.group_key() == b.group_key()
     assert a.config()["variant"] == "ours"
+
+
+def test_messages_override_leaves_rate_searches_alone():
+    cells = expand(
+        apply_overrides(
+            parse_scenario(
+                "repetitions = 1\nvariant = 'ours'\n[[matrix]]\nname = 's'\nmode = 'max-sustainable'\n"
+                "[[matrix]]\nname = 'd'\nmode = 'backlog-drain'\nrate = 5000"
+            ),
+            [parse_set("messages=7000")],
+        )
+    )
+    assert [(c.mode, c.messages) for c in cells] == [("max-sustainable", None), ("backlog-drain", 7000)]

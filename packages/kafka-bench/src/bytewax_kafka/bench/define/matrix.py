@@ -190,7 +190,7 @@ def apply_overrides(scenario: Scenario, overrides: Iterable[tuple[str, Any]]) ->
     """A copy of ``scenario`` with ``overrides`` set in every matrix (last wins).
 
     Keys of :data:`RATE_ONLY` skip max-rate matrices and ``messages``
-    skips fixed-rate ones.
+    skips fixed-rate and max-sustainable ones.
 
     Raises:
         ScenarioError: When a value is invalid or the result breaks a rule
@@ -215,7 +215,7 @@ def apply_overrides(scenario: Scenario, overrides: Iterable[tuple[str, Any]]) ->
         for key, value in overrides:
             if mode not in RATE_MODES and key in RATE_ONLY:
                 continue
-            if mode == "fixed-rate" and key == "messages":
+            if mode in ("fixed-rate", "max-sustainable") and key == "messages":
                 continue
             if key in AXES:
                 merged[key] = check_axis(key, value, where)
