@@ -114,3 +114,17 @@ def test_report_command_compares_runs(tmp_path, doc_factory, capsys):
     assert (out / "2-b").is_dir()
     assert (out / "report.html").exists()
     assert main(["report", str(tmp_path / "nothing"), "-o", str(out)]) == EXIT_USAGE
+
+
+def test_notices_stand_in_the_summary_before_any_figure(tmp_path, doc_factory):
+    doc = doc_factory(1.0, "n", small=True)
+    doc.finish(
+        brokers={},
+        notices=["Apache Kafka cannot run here (no java); the cells ran on Tansu instead."],
+        warmups=[],
+        probes=[],
+        elapsed_s=1.0,
+    )
+    text = write_report([doc], tmp_path, plots=False, self_dir=True).read_text()
+    assert text.index("**Notices**") < text.index("**Results**")
+    assert "the cells ran on Tansu instead" in text
