@@ -159,7 +159,7 @@ def test_backlog_drain_at_a_tiny_size(kafka_broker, tmp_path):
         "variant=ours",
         "rate=500",
         "messages=5000",
-        "duration=3",
+        "duration=6",
         "partitions=2",
     )
     record, _ = _run(cells, running, tmp_path)
@@ -170,7 +170,10 @@ def test_backlog_drain_at_a_tiny_size(kafka_broker, tmp_path):
     assert m["expected"] == 5000 + r.load["delivered"]
     assert m["missing"] == 0
     assert 0 < m["backlog_drain_s"] < 30
-    assert m["latency"]["count"] > 0  # the live messages after the drain
+    if "latency" in m:  # the live messages after the drain
+        assert m["latency"]["count"] > 0
+    else:  # a start-up slower than the offered load: said, not hidden
+        assert any("outlasted the offered load" in n for n in r.notices)
 
 
 def test_guarantees_at_a_tiny_size(kafka_broker, tmp_path):
