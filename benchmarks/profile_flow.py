@@ -5,8 +5,9 @@ Usage:
         [--messages 500000] [--partitions 4] [--out prof.folded]
 
 Starts the broker, pre-fills a topic as ``kafka-bench`` does, runs the flow
-(``python -m bytewax.run bytewax_kafka.bench.flows:<variant> -w 1``, or the
-raw loop) under ``py-spy record --native`` until every message came out,
+as kafka-bench starts it (``python -m bytewax.run
+bytewax_kafka.bench.flows:<variant> -w 1``, or the raw loop, the cell handed
+to it in ``KAFKA_BENCH_CELL``) under ``py-spy record --native`` until every message came out,
 then prints the share of samples per part of the flow (garbage collector,
 source, map, sink, engine, start-up). ``--categorize FILE`` only prints the
 shares of an existing py-spy raw (folded) file.
@@ -19,7 +20,6 @@ import collections
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -80,36 +80,24 @@ def shares(folded: Path) -> list[tuple[str, float]]:
 
 
 def record(args: argparse.Namespace) -> Path:
-    from bytewax_kafka.bench.flows import FLOW_FACTORIES
-    from bytewax_kafka.bench.matrix import expand
+    from bytewax_kafka.bench.define.cell import Cell
+    from bytewax_kafka.bench.define.handoff import Handoff
+    from bytewax_kafka.bench.define.variants import VARIANTS
     from bytewax_kafka.bench.payload import codec_for
-    from bytewax_kafka.bench.runner import QuietProgress, Reader, _create_topics, prefill
-    from bytewax_kafka.bench.scenario import parse_scenario
+    from bytewax_kafka.bench.run.feed import create_topics, prefill
+    from bytewax_kafka.bench.run.progress import QuietProgress
+    from bytewax_kafka.bench.run.reader import Reader
     from bytewax_kafka.testing import broker_from_spec
 
-    [cell] = expand(
-        parse_scenario(
-            f"variant = '{args.variant}'\nmessages = {args.messages}\npartitions = {args.partitions}\n"
-            f"broker = '{args.broker}'"
-        )
-    )
+    cell = Cell(variant=args.variant, messages=args.messages, partitions=args.partitions, broker=args.broker)
     out = Path(args.out)
     with broker_from_spec(args.broker) as broker:
         bs = broker.bootstrap_servers
-        src, dst = _create_topics(bs, args.partitions, 1)
-        prefill(bs, src, cell, QuietProgress())
-        env = {
-            **os.environ,
-            "BENCH_BOOTSTRAP": bs,
-            "BENCH_INPUT": src,
-            "BENCH_OUTPUT": dst,
-            "BENCH_BATCH_SIZE": "1000",
-            "BENCH_PARTITIONS": str(args.partitions),
-        }
-        if args.variant == "raw":
-            target = [sys.executable, "-m", "bytewax_kafka.bench.raw"]
-        else:
-            target = [sys.executable, "-m", "bytewax.run", FLOW_FACTORIES[args.variant], "-w", "1"]
+        src, dst = create_topics(bs, args.partitions, 1)
+        prefill(bs, src, cell, args.messages, QuietProgress())
+        env = {**os.environ, **Handoff(cell, bs, src, dst).env()}
+        [spec] = VARIANTS[args.variant].launch.processes(1, 1, None)
+        target = spec.argv
         reader = Reader(bs, dst, args.partitions, codec_for("none"))
         reader.start()
         cmd = ["py-spy", "record", "--native", "-r", "500", "-f", "raw", "-o", str(out), "--", *target]

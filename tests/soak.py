@@ -1,6 +1,6 @@
 """Soak run: kafka-bench offers a fixed rate for a long time; this samples the flow process's memory.
 
-kafka-bench (``scenarios/soak.toml``) runs the flow as its own process, offers
+kafka-bench (its shipped ``soak`` scenario) runs the flow as its own process, offers
 the rate with locust, reads the output back (a lost message fails the cell)
 and records throughput and end-to-end latency. It does not watch memory, so
 this script starts it, finds the flow process among its children, and
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIO = ROOT / "scenarios" / "soak.toml"
+SCENARIO = "soak"
 MIB = 1024.0
 
 
@@ -140,7 +140,7 @@ def run_soak(
     broker: str | None = None,
     output: Path,
     run_id: str = "soak",
-    scenario: Path = SCENARIO,
+    scenario: str | Path = SCENARIO,
 ) -> dict[str, Any]:
     """Run ``scenario`` through kafka-bench for ``duration`` s at ``rate`` msg/s; the figures.
 

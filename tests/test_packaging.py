@@ -16,6 +16,7 @@ import csv
 import email
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -240,3 +241,40 @@ def test_each_wheel_installs_alone_and_imports(dist, constraints, tmp_path):
                 cwd=tmp_path,
             )
             assert "bytewax_kafka.testing.plugin" in plugins
+
+
+def test_bench_wheel_alone_runs_the_documented_quick_job(dist, constraints, tmp_path):
+    """docs/bench.md's install-and-run example, from a clean venv with only the bench wheel (tiny size)."""
+    page = (ROOT / "docs" / "bench.md").read_text()
+    for command in ("pip install bytewax-kafka-bench", "kafka-bench list", "kafka-bench run quick"):
+        assert command in page, command
+    venv = tmp_path / "bench"
+    run(uv(), "venv", "--python", "3.11", "--no-project", venv, cwd=tmp_path)
+    run(
+        uv(),
+        "pip",
+        "install",
+        "--python",
+        venv / "bin" / "python",
+        "--find-links",
+        dist,
+        "--constraint",
+        constraints,
+        wheels(dist)["bytewax-kafka-bench"],
+        cwd=tmp_path,
+    )
+    bench = venv / "bin" / "kafka-bench"
+    listed = run(bench, "list", cwd=tmp_path)
+    assert "quick  [18 cells" in listed
+    assert "max-sustainable" in listed
+    # The quick job by name, at a tiny size: one repetition, small counts, short loads.
+    tiny = ["--repeat", "1", "--set", "messages=3000", "--set", "duration=2", "--set", "warmup=0.5"]
+    tiny += ["--set", "min_window=0.1", "--set", "broker_warmup=1", "--set", "partitions=2"]
+    run(bench, "run", "quick", *tiny, "-o", tmp_path / "out", "--run-id", "q", "-q", cwd=tmp_path)
+    report = (tmp_path / "out" / "q" / "report.md").read_text()
+    assert "## Summary" in report
+    assert "raw confluent-kafka loop" in report
+    assert not re.search(r"\bissue\b", report, re.I)
+    doc = json.loads((tmp_path / "out" / "q" / "results.json").read_text())
+    assert {c["status"] for c in doc["cells"]} == {"ok"}
+    assert len(doc["cells"]) == 6

@@ -349,6 +349,8 @@ description = "a kafka-bench run whose client settings hold secrets"
 broker = "tansu"
 partitions = 1
 message_size = 100
+repetitions = 1
+broker_warmup = 0
 
 [[matrix]]
 name = "throughput"

@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from typing import Any
 
 import pytest
 
+from bytewax_kafka.bench.define.cell import Cell
 from bytewax_kafka.bench.latency import LatencyHistogram
-from bytewax_kafka.bench.matrix import Cell
-
-_BASE: dict[str, Any] = {
-    "matrix": "m",
-    "repetition": 1,
-    "broker": "tansu",
-    "variant": "ours",
-    "mode": "max-rate",
-    "partitions": 4,
-    "batch_size": 1000,
-    "workers": 1,
-    "processes": 1,
-    "rate": None,
-    "serde": "none",
-    "message_size": 100,
-    "keys": "uniform",
-    "key_space": 1000,
-    "messages": 10_000,
-    "duration": None,
-    "warmup": "10%",
-    "shape": "steady",
-    "ramp_start": 0.1,
-    "spike_factor": 2.0,
-    "spike_seconds": 2.0,
-    "users": None,
-    "timeout": None,
-    "consumer_config": None,
-    "producer_config": None,
-    "gc_threshold": None,
-}
+from bytewax_kafka.bench.report.document import Results
 
 _SPEED = {
     "ours": 300_000.0,
@@ -47,56 +20,63 @@ _SPEED = {
     "builtin-core": 160_000.0,
     "raw": 600_000.0,
 }
+_CPU = {"ours": 3.0, "ours-core": 2.8, "builtin": 6.0, "builtin-core": 5.5, "raw": 1.2}
+_LATENCY = {"ours": 3.0, "ours-core": 2.8, "builtin": 8.0, "builtin-core": 7.5, "raw": 1.5}
 
 
-def make_cell(index: int, status: str = "ok", scale: float = 1.0, **config: Any) -> dict[str, Any]:
-    """One cell as results.json holds it, with plausible metrics."""
-    cfg = {**_BASE, **config, "id": f"{index:03d}"}
-    Cell(**cfg)  # the synthetic config must be a real one
+@functools.cache
+def _histogram(base_ms: float, seed: int) -> tuple[dict[str, Any], list[list[float]], str]:
+    """An exponential latency histogram (cached: the pure-Python HdrHistogram is slow to summarise)."""
+    rng = random.Random(seed)
+    h = LatencyHistogram()
+    for _ in range(300):
+        h.record_ns(int(rng.expovariate(1 / base_ms) * 1e6) + 200_000)
+    return h.summary(), h.cdf(), h.encode()
+
+
+def make_cell(
+    index: int, status: str = "ok", scale: float = 1.0, jitter: float = 0.0, **config: Any
+) -> dict[str, Any]:
+    """One cell as results.json holds it, with plausible metrics (``jitter``: relative noise, seeded)."""
+    cfg = Cell(**{"broker": "tansu", **config, "id": f"{index:03d}"}).config()
+    rng = random.Random(index)
+    noise = 1 + jitter * (2 * rng.random() - 1)
     metrics: dict[str, Any] = {}
     if status == "ok":
-        speed = (
-            _SPEED[cfg["variant"]]
-            * scale
-            * (1 + 0.3 * (cfg["batch_size"] >= 1000))
-            * (cfg["partitions"] / 4) ** 0.2
-        )
+        speed = _SPEED[cfg["variant"]] * scale * noise * (1 + 0.3 * (cfg["batch_size"] >= 1000))
         if cfg["broker"] == "kafka":
             speed *= 0.8
         expected = cfg["messages"] or 50_000
         metrics = {
             "msgs_per_s": round(speed, 1),
             "mb_per_s": round(speed * 112 / 1e6, 3),
+            "busy_cpu_us_per_msg": round(_CPU[cfg["variant"]] / scale * noise, 3),
+            "busy_core_share": 0.9,
+            "run_queue_share": 0.02,
             "expected": expected,
             "received": expected,
             "missing": 0,
             "duplicates": 0,
             "cpu_s": 1.5,
-            "cpu_us_per_msg": 3.0,
             "startup_s": 1.1,
-            "wall_s": 2.0,
+            "window_s": 5.0,
+            "loadavg_before": 1.2,
         }
-        if cfg["mode"] == "fixed-rate":
-            rng = random.Random(index)
-            h = LatencyHistogram()
-            base_ms = {"ours": 3.0, "ours-core": 2.8, "builtin": 8.0, "builtin-core": 7.5, "raw": 1.5}[
-                cfg["variant"]
-            ]
-            base_ms *= scale * (1 + cfg["rate"] / 50_000)
-            for _ in range(1000):
-                h.record_ns(int(rng.expovariate(1 / base_ms) * 1e6) + 200_000)
+        if cfg["mode"] != "max-rate":
+            base_ms = _LATENCY[cfg["variant"]] / scale * (1 + (cfg["rate"] or 0) / 50_000)
+            summary, cdf, hdr = _histogram(round(base_ms, 2), index % 3)
             metrics.update(
                 {
                     "msgs_per_s": float(cfg["rate"]),
                     "offered_msgs_per_s": cfg["rate"],
                     "sent_msgs_per_s": float(cfg["rate"]),
-                    "latency": h.summary(),
-                    "latency_cdf": h.cdf(),
-                    "latency_hdr": h.encode(),
+                    "latency": summary,
+                    "latency_cdf": cdf,
+                    "latency_hdr": hdr,
                     "timeline": [
                         {
                             "t": t,
-                            "messages": cfg["rate"] * (t + 1) // 10,
+                            "messages": cfg["rate"],
                             "p50_ms": base_ms,
                             "p99_ms": base_ms * 4,
                             "max_ms": base_ms * 6,
@@ -105,7 +85,21 @@ def make_cell(index: int, status: str = "ok", scale: float = 1.0, **config: Any)
                     ],
                 }
             )
-    cell: dict[str, Any] = {
+        if cfg["mode"] == "max-sustainable":
+            metrics["max_sustainable_msgs_per_s"] = round(speed * 0.8)
+        if cfg["mode"] == "backlog-drain":
+            metrics["backlog_drain_s"] = round((cfg["messages"] or 100_000) / speed, 3)
+    steps = []
+    if status == "ok" and cfg["mode"] == "max-sustainable":
+        steps = [
+            {
+                "rate": r,
+                "kept_up": r <= speed * 0.8,
+                "latency": {"p99_ms": 5.0 if r <= speed * 0.8 else 900.0},
+            }
+            for r in (20_000, 40_000, 80_000, 160_000, 320_000)
+        ]
+    return {
         "id": cfg["id"],
         "config": cfg,
         "status": status,
@@ -116,35 +110,23 @@ def make_cell(index: int, status: str = "ok", scale: float = 1.0, **config: Any)
             "describe": f"{cfg['broker']} 1.0 at 127.0.0.1:1",
         },
         "metrics": metrics,
-        "load": {
-            "sent": 1000,
-            "delivered": 1000,
-            "failed": 0,
-            "requests": 100,
-            "requests_per_s": 10.0,
-            "max_behind_ms": 1.0,
-        }
-        if cfg["mode"] == "fixed-rate"
+        "load": {"rate": cfg["rate"], "sent": 1000, "delivered": 1000, "failed": 0, "sent_msgs_per_s": 1000.0}
+        if cfg["mode"] != "max-rate"
         else None,
+        "notices": [],
+        "steps": steps,
         "commands": [],
         "logs": [],
     }
-    return cell
 
 
-def make_doc(cells: list[dict[str, Any]], run_id: str = "run-a") -> dict[str, Any]:
-    """A results document around ``cells`` (ratios and summary added as write_results would)."""
-    from bytewax_kafka.bench.results import add_ratios, summarize
-
-    doc = {
-        "schema": 1,
-        "run_id": run_id,
-        "scenario": {"name": "synthetic", "description": "Synthetic cells.", "path": None, "text": ""},
-        "command": ["kafka-bench", "run", "synthetic.toml"],
-        "started": "2026-01-01T00:00:00+00:00",
-        "finished": "2026-01-01T00:01:00+00:00",
-        "elapsed_s": 60.0,
-        "environment": {
+def make_doc(cells: list[dict[str, Any]], run_id: str = "run-a") -> Results:
+    """A results document around ``cells`` (ratios and summary added as a run would)."""
+    doc = Results.create(
+        run_id=run_id,
+        scenario={"name": "synthetic", "description": "Synthetic cells.", "path": None, "text": ""},
+        command=["kafka-bench", "run", "synthetic.toml"],
+        environment={
             "cpu_model": "Test CPU",
             "cpu_count": 2,
             "cpu_usable": 2,
@@ -157,71 +139,47 @@ def make_doc(cells: list[dict[str, Any]], run_id: str = "run-a") -> dict[str, An
             "packages": {"bytewax": "0.21.1", "confluent-kafka": "2.12.0", "bytewax-kafka-bench": "0.1.0"},
             "git_commit": "abc1234",
         },
-        "brokers": {"tansu": {"spec": "tansu", "kind": "tansu", "describe": "Tansu 0.6 at 127.0.0.1:1"}},
-        "cells": cells,
+    )
+    doc.data["cells"] = cells
+    doc.data["brokers"] = {
+        "tansu": {"spec": "tansu", "kind": "tansu", "describe": "Tansu 0.6 at 127.0.0.1:1"}
     }
-    add_ratios(doc["cells"])
-    doc["summary"] = summarize(doc["cells"])
+    doc.refresh()
     return doc
 
 
-def full_doc(scale: float = 1.0, run_id: str = "run-a", *, small: bool = False) -> dict[str, Any]:
+def full_doc(
+    scale: float = 1.0, run_id: str = "run-a", *, small: bool = False, reps: int = 3, jitter: float = 0.02
+) -> Results:
     """A run with every kind of cell the plots and reports know (``small``: brokers and latency only)."""
     cells: list[dict[str, Any]] = []
     n = itertools.count(1)
+
+    def add(**cfg: Any) -> None:
+        for rep in range(1, reps + 1):
+            cells.append(make_cell(next(n), scale=scale, jitter=jitter, repetition=rep, **cfg))
+
+    for broker, variant in itertools.product(["tansu", "kafka"], ["ours", "builtin", "raw"]):
+        add(matrix="brokers", broker=broker, variant=variant, messages=10_000)
+    for rate, variant in itertools.product([10_000, 50_000], ["ours", "builtin"]):
+        add(matrix="latency", mode="fixed-rate", rate=rate, duration=10.0, variant=variant)
     if small:
-        for broker, variant in itertools.product(["tansu", "kafka"], ["ours", "builtin", "raw"]):
-            cells.append(make_cell(next(n), scale=scale, matrix="brokers", broker=broker, variant=variant))
-        for rate, variant in itertools.product([10_000, 50_000], ["ours", "builtin"]):
-            cells.append(
-                make_cell(
-                    next(n),
-                    scale=scale,
-                    matrix="latency",
-                    mode="fixed-rate",
-                    rate=rate,
-                    duration=10.0,
-                    messages=None,
-                    variant=variant,
-                )
-            )
         return make_doc(cells, run_id)
     for bs, w, variant in itertools.product([100, 1000, 10_000], [1, 2], ["ours", "builtin", "raw"]):
-        cells.append(
-            make_cell(next(n), scale=scale, matrix="batch", batch_size=bs, workers=w, variant=variant)
-        )
-    for p, variant in itertools.product([1, 4, 8], ["ours", "builtin", "raw"]):
-        cells.append(make_cell(next(n), scale=scale, matrix="partitions", partitions=p, variant=variant))
-    for broker, variant in itertools.product(["tansu", "kafka"], ["ours", "builtin", "raw"]):
-        cells.append(make_cell(next(n), scale=scale, matrix="brokers", broker=broker, variant=variant))
-    cells.append(make_cell(next(n), status="skipped", matrix="brokers", broker="redpanda"))
-    for serde, variant in itertools.product(["none", "json", "avro", "registry-avro"], ["ours", "raw"]):
-        cells.append(make_cell(next(n), scale=scale, matrix="serde", serde=serde, variant=variant))
-    for rate, variant in itertools.product([10_000, 20_000, 50_000], ["ours", "builtin", "raw"]):
-        cells.append(
-            make_cell(
-                next(n),
-                scale=scale,
-                matrix="latency",
-                mode="fixed-rate",
-                rate=rate,
-                duration=10.0,
-                messages=None,
-                variant=variant,
-            )
-        )
-    cells.append(
-        make_cell(
-            next(n),
-            scale=scale,
-            matrix="shapes",
-            mode="fixed-rate",
-            rate=20_000,
+        add(matrix="batch", batch_size=bs, workers=w, variant=variant, messages=10_000)
+    for variant in ("ours", "builtin", "raw"):
+        add(matrix="quick-latency", mode="fixed-rate", rate=10_000, duration=10.0, variant=variant)
+        add(matrix="search", mode="max-sustainable", rate=20_000, duration=5.0, variant=variant)
+        add(
+            matrix="drain",
+            mode="backlog-drain",
+            rate=10_000,
             duration=10.0,
-            messages=None,
-            shape="ramp",
+            messages=100_000,
+            variant=variant,
         )
-    )
+    add(matrix="shapes", mode="fixed-rate", rate=20_000, duration=10.0, shape="ramp")
+    cells.append(make_cell(next(n), status="skipped", matrix="brokers", broker="redpanda"))
     cells.append(
         make_cell(
             next(n),
@@ -230,7 +188,6 @@ def full_doc(scale: float = 1.0, run_id: str = "run-a", *, small: bool = False) 
             mode="fixed-rate",
             rate=20_000,
             duration=10.0,
-            messages=None,
             shape="spike",
         )
     )
@@ -238,13 +195,13 @@ def full_doc(scale: float = 1.0, run_id: str = "run-a", *, small: bool = False) 
 
 
 @pytest.fixture
-def synthetic_doc() -> dict[str, Any]:
+def synthetic_doc() -> Results:
     return full_doc()
 
 
 @pytest.fixture
 def doc_factory() -> Any:
-    """``full_doc(scale, run_id)``: a full synthetic run (scale multiplies speeds and latencies)."""
+    """``full_doc(scale, run_id, small=, reps=, jitter=)``: a synthetic run (scale speeds it up)."""
     return full_doc
 
 

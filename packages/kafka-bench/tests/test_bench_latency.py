@@ -9,7 +9,7 @@ import pytest
 
 from bytewax_kafka.bench.latency import LatencyHistogram
 from bytewax_kafka.bench.payload import SERDES, KeyChooser, codec_for, decode_raw, encode_raw
-from bytewax_kafka.bench.runner import steady_rate
+from bytewax_kafka.bench.run.measure import steady_rate
 
 T = 1_795_000_000_123_456_789
 

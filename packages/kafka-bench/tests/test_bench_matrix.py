@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bytewax_kafka.bench.matrix import apply_overrides, expand, parse_set
-from bytewax_kafka.bench.scenario import ScenarioError, parse_scenario
+from bytewax_kafka.bench.define.matrix import apply_overrides, expand, parse_set
+from bytewax_kafka.bench.define.scenario import parse_scenario
+from bytewax_kafka.bench.errors import ScenarioError
 
 TWO = """
 name = "two"
 broker = ["tansu", "kafka"]
+repetitions = 1
 [[matrix]]
 name = "tp"
 messages = 1000
@@ -53,12 +55,56 @@ def test_repetitions_repeat_every_cell_per_broker():
     ]
 
 
+def test_repetitions_alternate_variants_and_rotate_their_order():
+    cells = expand(parse_scenario("variant = ['ours', 'builtin', 'raw']\nbatch_size = [100, 1000]"))
+    by_rep = {rep: [(c.batch_size, c.variant) for c in cells if c.repetition == rep] for rep in (1, 2, 3)}
+    assert by_rep[1] == [
+        (100, "ours"),
+        (100, "builtin"),
+        (100, "raw"),
+        (1000, "ours"),
+        (1000, "builtin"),
+        (1000, "raw"),
+    ]
+    # Each repetition starts with another variant and another combination: nothing always runs first.
+    assert [v for _, v in by_rep[2][:3]] == ["builtin", "raw", "ours"]
+    assert [v for _, v in by_rep[3][:3]] == ["raw", "ours", "builtin"]
+    assert by_rep[2][0][0] == 1000
+    firsts = {by_rep[r][0][1] for r in by_rep}
+    assert firsts == {"ours", "builtin", "raw"}
+
+
+def test_a_guarantee_a_variant_cannot_give_is_an_error_unless_excluded():
+    with pytest.raises(ScenarioError, match=r"variant builtin cannot give exactly-once.*exclude"):
+        expand(parse_scenario("variant = ['ours', 'builtin']\nguarantee = ['at-least-once', 'exactly-once']"))
+    sc = parse_scenario(
+        "variant = ['ours', 'builtin']\nguarantee = ['at-least-once', 'exactly-once']\nrepetitions = 1\n"
+        "exclude = [{ variant = 'builtin', guarantee = 'exactly-once' }]"
+    )
+    assert [(c.guarantee, c.variant) for c in expand(sc)] == [
+        ("at-least-once", "ours"),
+        ("at-least-once", "builtin"),
+        ("exactly-once", "ours"),
+    ]
+
+
+def test_new_modes_get_their_defaults():
+    search, drain = expand(
+        parse_scenario(
+            "repetitions = 1\nvariant = 'ours'\n[[matrix]]\nname = 's'\nmode = 'max-sustainable'\n"
+            "[[matrix]]\nname = 'd'\nmode = 'backlog-drain'\nrate = 5000"
+        )
+    )
+    assert (search.rate, search.duration, search.messages) == (10_000, 5.0, None)
+    assert (drain.rate, drain.duration, drain.messages) == (5000, 10.0, 50_000)
+
+
 def test_exclude_drops_matching_combinations():
     sc = parse_scenario(
         "serde = ['none', 'registry-avro']\nvariant = ['ours', 'builtin']\n"
         "exclude = [{ variant = 'builtin', serde = 'registry-avro' }]"
     )
-    assert [(c.serde, c.variant) for c in expand(sc)] == [
+    assert [(c.serde, c.variant) for c in expand(sc) if c.repetition == 1] == [
         ("none", "ours"),
         ("none", "builtin"),
         ("registry-avro", "ours"),
@@ -66,7 +112,11 @@ def test_exclude_drops_matching_combinations():
 
 
 def test_fixed_rate_messages_give_the_duration():
-    [cell] = expand(parse_scenario("mode = 'fixed-rate'\nrate = 2000\nmessages = 10000\nvariant = 'ours'"))
+    [cell] = expand(
+        parse_scenario(
+            "mode = 'fixed-rate'\nrate = 2000\nmessages = 10000\nvariant = 'ours'\nrepetitions = 1"
+        )
+    )
     assert cell.duration == 5.0
 
 
@@ -124,7 +174,22 @@ def test_invalid_override_value_is_a_scenario_error():
 
 
 def test_cell_labels_and_group_keys():
-    a, b = expand(parse_scenario("variant = ['ours', 'raw']\nmessages = 10"))
-    assert a.label() == "ours tansu p=4 bs=1000 w=1 10 msgs"
+    a, b = expand(parse_scenario("variant = ['ours', 'raw']\nmessages = 10\nrepetitions = 1\nkeys = 'zipf'"))
+    assert a.label() == "bytewax-kafka · auto p=4 bs=1000 w=1 zipf keys · max rate"
+    assert b.label() == "raw confluent-kafka loop · auto p=4 bs=1000 w=1 zipf keys · max rate"
+    assert a.label(variant=False) == b.label(variant=False)
     assert a.group_key() == b.group_key()
     assert a.config()["variant"] == "ours"
+
+
+def test_messages_override_leaves_rate_searches_alone():
+    cells = expand(
+        apply_overrides(
+            parse_scenario(
+                "repetitions = 1\nvariant = 'ours'\n[[matrix]]\nname = 's'\nmode = 'max-sustainable'\n"
+                "[[matrix]]\nname = 'd'\nmode = 'backlog-drain'\nrate = 5000"
+            ),
+            [parse_set("messages=7000")],
+        )
+    )
+    assert [(c.mode, c.messages) for c in cells] == [("max-sustainable", None), ("backlog-drain", 7000)]

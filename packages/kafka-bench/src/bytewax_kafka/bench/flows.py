@@ -1,37 +1,28 @@
-r"""The dataflows under test, configured by environment variables.
+r"""The dataflows under test, built from the cell kafka-bench hands them.
 
 Each factory builds the same flow, Kafka -> map -> Kafka, with one
-connector; the benchmark runner starts it as its own process(es)::
+connector; kafka-bench starts it as its own process(es), with the cell in
+``KAFKA_BENCH_CELL`` (:mod:`bytewax_kafka.bench.define.handoff`)::
 
-    BENCH_BOOTSTRAP=127.0.0.1:9092 BENCH_INPUT=in BENCH_OUTPUT=out \\
-        python -m bytewax.run bytewax_kafka.bench.flows:ours -w 1
+    python -m bytewax.run bytewax_kafka.bench.flows:ours -w 1
 
-Factories:
+Factories (the variants of :mod:`bytewax_kafka.bench.define.variants`):
 
-- ``ours``: ``bytewax_kafka.operators`` ``input`` -> ``map`` -> ``output``
-  (``KafkaSource`` and the epoch sink ``KafkaEpochSink``), consumer errors
-  and (de)serialization errors stop the flow.
-- ``ours_core``: ``KafkaSource`` -> ``map`` -> ``KafkaEpochSink`` without
+- ``ours``: ``bytewax_kafka.operators`` ``input`` -> ``map`` -> ``output``;
+  consumer and (de)serialization errors stop the flow. The cell's
+  ``guarantee`` picks the delivery mode: at-least-once, ``CommitProgress``
+  or ``ExactlyOnce``.
+- ``ours_core``: ``KafkaSource`` -> ``map`` -> ``KafkaEpochSink``, without
   the operators' error streams.
 - ``builtin``: Bytewax 0.21.1's ``bytewax.connectors.kafka.operators``
   ``input`` -> ``map`` -> ``output``, as shipped.
 - ``builtin_core``: its ``KafkaSource`` -> ``map`` -> ``KafkaSink``.
 
 The map rebuilds each message as a sink message with its key and value. With
-``BENCH_SERDE`` set to ``json``, ``avro`` or ``registry-avro`` the value is
-deserialized before the map and serialized after it (the same serde objects
-for every variant; the registry is confluent-kafka's in-memory mock, one per
-flow process, so no HTTP round trip is measured).
-
-Environment:
-    BENCH_BOOTSTRAP: bootstrap servers (required).
-    BENCH_INPUT, BENCH_OUTPUT: topics (required).
-    BENCH_BATCH_SIZE: source batch size (default 1000).
-    BENCH_SERDE: none | json | avro | registry-avro (default none).
-    BENCH_CONSUMER_CONFIG, BENCH_PRODUCER_CONFIG: JSON objects of librdkafka
-        settings given to every variant's consumer and producer (``add_config``).
-    BENCH_GC_THRESHOLD: when set, ``gc.set_threshold(n)`` in the flow process
-        (``0``: ``gc.disable()``).
+a ``serde`` of ``json``, ``avro`` or ``registry-avro`` the value is decoded
+before the map and encoded after it (the same serde objects for every
+variant; the registry is confluent-kafka's in-memory mock, one per flow
+process, so no HTTP round trip is measured).
 """
 
 from __future__ import annotations
@@ -39,47 +30,28 @@ from __future__ import annotations
 import gc
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 
+from bytewax_kafka.bench.define.cell import Cell
+from bytewax_kafka.bench.define.handoff import Handoff, read_handoff
 from bytewax_kafka.bench.payload import AVRO_SCHEMA, REGISTRY_SCHEMA_ID
 
-__all__ = ["FLOW_FACTORIES", "builtin", "builtin_core", "ours", "ours_core"]
-
-#: Variant name -> import string for ``python -m bytewax.run``.
-FLOW_FACTORIES = {
-    "ours": "bytewax_kafka.bench.flows:ours",
-    "ours-core": "bytewax_kafka.bench.flows:ours_core",
-    "builtin": "bytewax_kafka.bench.flows:builtin",
-    "builtin-core": "bytewax_kafka.bench.flows:builtin_core",
-}
+__all__ = ["builtin", "builtin_core", "ours", "ours_core", "process_setup", "serdes"]
 
 
-class FlowSettings:
-    """What the flow reads from the environment."""
-
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        env = dict(os.environ if env is None else env)
-        missing = [k for k in ("BENCH_BOOTSTRAP", "BENCH_INPUT", "BENCH_OUTPUT") if not env.get(k)]
-        if missing:
-            raise RuntimeError(f"the benchmark flow needs {', '.join(missing)} in its environment")
-        self.brokers = env["BENCH_BOOTSTRAP"].split(",")
-        self.input = env["BENCH_INPUT"]
-        self.output = env["BENCH_OUTPUT"]
-        self.batch_size = int(env.get("BENCH_BATCH_SIZE", "1000"))
-        self.serde = env.get("BENCH_SERDE", "none")
-        self.consumer_config: dict[str, Any] = json.loads(env.get("BENCH_CONSUMER_CONFIG") or "{}")
-        self.producer_config: dict[str, Any] = json.loads(env.get("BENCH_PRODUCER_CONFIG") or "{}")
-        threshold = env.get("BENCH_GC_THRESHOLD")
-        if threshold:
-            # Same for every variant: how much of a flow's time the cyclic
-            # garbage collector takes (docs/performance.md).
-            if int(threshold) == 0:
-                gc.disable()
-            else:
-                gc.set_threshold(int(threshold))
+def process_setup(cell: Cell) -> None:
+    """What every flow process does first, whatever its variant: the cell's GC threshold."""
+    if cell.gc_threshold is not None:
+        # How much of a flow's time the cyclic garbage collector takes (docs/performance.md).
+        if cell.gc_threshold == 0:
+            gc.disable()
+        else:
+            gc.set_threshold(cell.gc_threshold)
 
 
 def serdes(serde: str, input_topic: str) -> tuple[Any, Any] | None:
@@ -111,60 +83,80 @@ def serdes(serde: str, input_topic: str) -> tuple[Any, Any] | None:
     raise ValueError(f"unknown serde {serde!r}")
 
 
-def ours() -> Dataflow:
-    """Our operators: ``input`` -> (deserialize) -> ``map`` -> (serialize) -> ``output``."""
-    from bytewax_kafka import operators as kop
-    from bytewax_kafka.core import KafkaSinkMessage
+@dataclass(frozen=True)
+class _Operators:
+    """What an operators flow takes from one connector package."""
 
-    s = FlowSettings()
-    flow = Dataflow("bench-ours")
-    inp = kop.input(
+    input: Callable[..., Any]
+    output: Callable[..., Any]
+    deserialize_value: Callable[..., Any]
+    serialize: Callable[[Stream[Any], Any, str], Stream[Any]]
+    sink_message: Callable[..., Any]
+
+
+def _start(name: str) -> tuple[Handoff, Dataflow]:
+    h = read_handoff()
+    process_setup(h.cell)
+    return h, Dataflow(f"bench-{name}")
+
+
+def _operators_flow(name: str, kit: _Operators, **modes: Any) -> Dataflow:
+    """``input`` -> (deserialize) -> ``map`` -> (serialize) -> ``output`` with one connector's operators."""
+    h, flow = _start(name)
+    c = h.cell
+    inp = kit.input(
         "in",
         flow,
-        brokers=s.brokers,
-        topics=[s.input],
+        brokers=h.brokers,
+        topics=[h.input_topic],
         tail=True,
-        batch_size=s.batch_size,
-        add_config=s.consumer_config or None,
+        batch_size=c.batch_size,
+        add_config=c.consumer_config or None,
+        **modes,
     )
     op.raises("in_errors", inp.errs)
     msgs: Any = inp.oks
-    pair = serdes(s.serde, s.input)
+    pair = serdes(c.serde, h.input_topic)
     if pair is not None:
-        de = kop.deserialize_value("de", msgs, pair[0])
+        de = kit.deserialize_value("de", msgs, pair[0])
         op.raises("de_errors", de.errs)
         msgs = de.oks
-    out: Any = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
+    make = kit.sink_message
+    out: Any = op.map("map", msgs, lambda m: make(m.key, m.value))
     if pair is not None:
-        ser = kop.serialize_value("ser", out, pair[1], topic=s.output)
-        op.raises("ser_errors", ser.errs)
-        out = ser.oks
-    kop.output("out", out, brokers=s.brokers, topic=s.output, add_config=s.producer_config or None)
+        out = kit.serialize(out, pair[1], h.output_topic)
+    kit.output(
+        "out", out, brokers=h.brokers, topic=h.output_topic, add_config=c.producer_config or None, **modes
+    )
     return flow
 
 
-def ours_core() -> Dataflow:
-    """Our ``KafkaSource`` -> (deserialize) -> ``map`` -> (serialize) -> ``KafkaEpochSink``."""
-    from bytewax_kafka.core import KafkaEpochSink, KafkaSinkMessage, KafkaSource
+def _core_flow(
+    name: str, source_type: Any, sink_type: Any, make: Callable[..., Any], *, route: bool
+) -> Dataflow:
+    """``source`` -> (deserialize) -> ``map`` -> (serialize) -> ``sink``, no operators of a connector.
 
-    s = FlowSettings()
-    flow = Dataflow("bench-ours-core")
-    source = KafkaSource(
-        s.brokers, [s.input], tail=True, batch_size=s.batch_size, add_config=s.consumer_config or None
+    ``route``: the sink is partitioned; items go keyed by the worker that emitted them.
+    """
+    h, flow = _start(name)
+    c = h.cell
+    source = source_type(
+        h.brokers, [h.input_topic], tail=True, batch_size=c.batch_size, add_config=c.consumer_config or None
     )
     msgs: Any = op.input("in", flow, source)
-    pair = serdes(s.serde, s.input)
+    pair = serdes(c.serde, h.input_topic)
     if pair is None:
-        out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
+        out = op.map("map", msgs, lambda m: make(m.key, m.value))
     else:
         from confluent_kafka.serialization import MessageField, SerializationContext
 
         de, se = pair
-        src_ctx = SerializationContext(s.input, MessageField.VALUE)
-        dst_ctx = SerializationContext(s.output, MessageField.VALUE)
-        out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, se(de(m.value, src_ctx), dst_ctx)))
-    keyed = op.key_on("route", out, lambda _m: _worker_key())
-    op.output("out", keyed, KafkaEpochSink(s.brokers, s.output, add_config=s.producer_config or None))
+        src_ctx = SerializationContext(h.input_topic, MessageField.VALUE)
+        dst_ctx = SerializationContext(h.output_topic, MessageField.VALUE)
+        out = op.map("map", msgs, lambda m: make(m.key, se(de(m.value, src_ctx), dst_ctx)))
+    if route:
+        out = op.key_on("route", out, lambda _m: _worker_key())
+    op.output("out", out, sink_type(h.brokers, h.output_topic, add_config=c.producer_config or None))
     return flow
 
 
@@ -174,55 +166,59 @@ def _worker_key() -> str:
     return f"{os.getpid()}:{threading.get_ident()}"
 
 
+def _our_serialize(stream: Stream[Any], serializer: Any, topic: str) -> Stream[Any]:
+    from bytewax_kafka import operators as kop
+
+    ser = kop.serialize_value("ser", stream, serializer, topic=topic)
+    op.raises("ser_errors", ser.errs)
+    return ser.oks
+
+
+def _builtin_serialize(stream: Stream[Any], serializer: Any, topic: str) -> Stream[Any]:
+    import bytewax.connectors.kafka.operators as bkop
+
+    out: Stream[Any] = bkop.serialize_value("ser", stream, serializer)
+    return out
+
+
+def _guarantee(h: Handoff) -> dict[str, Any]:
+    """``exactly_once=`` / ``commit_progress=`` for the cell's guarantee (named after its output topic)."""
+    from bytewax_kafka.core import CommitProgress, ExactlyOnce
+
+    if h.cell.guarantee == "exactly-once":
+        return {"exactly_once": ExactlyOnce(f"bench-eos-{h.output_topic}")}
+    if h.cell.guarantee == "commit-progress":
+        return {"commit_progress": CommitProgress(f"bench-progress-{h.output_topic}")}
+    return {}
+
+
+def ours() -> Dataflow:
+    """Our operators: ``input`` -> (deserialize) -> ``map`` -> (serialize) -> ``output``."""
+    from bytewax_kafka import operators as kop
+    from bytewax_kafka.core import KafkaSinkMessage
+
+    kit = _Operators(kop.input, kop.output, kop.deserialize_value, _our_serialize, KafkaSinkMessage)
+    return _operators_flow("ours", kit, **_guarantee(read_handoff()))
+
+
 def builtin() -> Dataflow:
     """Bytewax 0.21.1's operators: ``input`` -> (deserialize) -> ``map`` -> (serialize) -> ``output``."""
     import bytewax.connectors.kafka.operators as bkop
     from bytewax.connectors.kafka import KafkaSinkMessage
 
-    s = FlowSettings()
-    flow = Dataflow("bench-builtin")
-    inp = bkop.input(
-        "in",
-        flow,
-        brokers=s.brokers,
-        topics=[s.input],
-        tail=True,
-        batch_size=s.batch_size,
-        add_config=s.consumer_config or None,
-    )
-    op.raises("in_errors", inp.errs)
-    msgs: Any = inp.oks
-    pair = serdes(s.serde, s.input)
-    if pair is not None:
-        de = bkop.deserialize_value("de", msgs, pair[0])
-        op.raises("de_errors", de.errs)
-        msgs = de.oks
-    out: Any = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
-    if pair is not None:
-        out = bkop.serialize_value("ser", out, pair[1])
-    bkop.output("out", out, brokers=s.brokers, topic=s.output, add_config=s.producer_config or None)
-    return flow
+    kit = _Operators(bkop.input, bkop.output, bkop.deserialize_value, _builtin_serialize, KafkaSinkMessage)
+    return _operators_flow("builtin", kit)
+
+
+def ours_core() -> Dataflow:
+    """Our ``KafkaSource`` -> (deserialize) -> ``map`` -> (serialize) -> ``KafkaEpochSink``."""
+    from bytewax_kafka.core import KafkaEpochSink, KafkaSinkMessage, KafkaSource
+
+    return _core_flow("ours-core", KafkaSource, KafkaEpochSink, KafkaSinkMessage, route=True)
 
 
 def builtin_core() -> Dataflow:
     """Bytewax 0.21.1's ``KafkaSource`` -> (deserialize) -> ``map`` -> (serialize) -> ``KafkaSink``."""
     from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource
 
-    s = FlowSettings()
-    flow = Dataflow("bench-builtin-core")
-    source = KafkaSource(
-        s.brokers, [s.input], tail=True, batch_size=s.batch_size, add_config=s.consumer_config or None
-    )
-    msgs: Any = op.input("in", flow, source)
-    pair = serdes(s.serde, s.input)
-    if pair is None:
-        out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, m.value))
-    else:
-        from confluent_kafka.serialization import MessageField, SerializationContext
-
-        de, se = pair
-        src_ctx = SerializationContext(s.input, MessageField.VALUE)
-        dst_ctx = SerializationContext(s.output, MessageField.VALUE)
-        out = op.map("map", msgs, lambda m: KafkaSinkMessage(m.key, se(de(m.value, src_ctx), dst_ctx)))
-    op.output("out", out, KafkaSink(s.brokers, s.output, add_config=s.producer_config or None))
-    return flow
+    return _core_flow("builtin-core", KafkaSource, KafkaSink, KafkaSinkMessage, route=False)

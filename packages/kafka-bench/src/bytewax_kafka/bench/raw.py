@@ -1,11 +1,9 @@
 """The ceiling: a plain confluent-kafka consume -> produce loop, no dataflow engine.
 
-Run as ``python -m bytewax_kafka.bench.raw`` with the same environment as
-:mod:`bytewax_kafka.bench.flows` (``BENCH_BOOTSTRAP``, ``BENCH_INPUT``,
-``BENCH_OUTPUT``, ``BENCH_BATCH_SIZE``, ``BENCH_SERDE``) plus
-``BENCH_PARTITIONS`` and, for several processes, ``BENCH_PROCESS_INDEX`` and
-``BENCH_PROCESSES`` (process *i* reads the partitions *p* with
-``p % processes == i``). It reads from the start of its partitions and runs
+Run as ``python -m bytewax_kafka.bench.raw`` by kafka-bench, which hands it
+the cell as it does the flows (:mod:`bytewax_kafka.bench.define.handoff`);
+with several processes, process *i* reads the partitions *p* with
+``p % processes == i``. It reads from the start of its partitions and runs
 until SIGTERM, then flushes and exits.
 
 Same consumer tuning as our ``KafkaSource`` (``fetch.queue.backoff.ms=10``)
@@ -16,14 +14,14 @@ the (optional) decode and encode.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from types import FrameType
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from bytewax_kafka.bench.flows import FlowSettings, serdes
+from bytewax_kafka.bench.define.handoff import read_handoff
+from bytewax_kafka.bench.flows import process_setup, serdes
 
 __all__ = ["main"]
 
@@ -37,19 +35,19 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     """Run the loop until SIGTERM; 0 when every produced message was delivered."""
-    s = FlowSettings()
-    partitions = int(os.environ.get("BENCH_PARTITIONS", "1"))
-    index = int(os.environ.get("BENCH_PROCESS_INDEX", "0"))
-    count = int(os.environ.get("BENCH_PROCESSES", "1"))
+    h = read_handoff()
+    c = h.cell
+    process_setup(c)
+    bootstrap = ",".join(h.brokers)
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
     consumer = Consumer(
         {
-            "bootstrap.servers": ",".join(s.brokers),
+            "bootstrap.servers": bootstrap,
             "group.id": "bytewax-kafka-bench-raw",
             "enable.auto.commit": False,
             "fetch.queue.backoff.ms": 10,
-            **s.consumer_config,
+            **(c.consumer_config or {}),
         }
     )
     failures: list[str] = []
@@ -60,25 +58,27 @@ def main() -> int:
 
     producer = Producer(
         {
-            "bootstrap.servers": ",".join(s.brokers),
+            "bootstrap.servers": bootstrap,
             "linger.ms": 5,
             "partitioner": "murmur2_random",
             "on_delivery": on_delivery,
-            **s.producer_config,
+            **(c.producer_config or {}),
         }
     )
-    mine = [TopicPartition(s.input, p, 0) for p in range(partitions) if p % count == index]
+    mine = [
+        TopicPartition(h.input_topic, p, 0) for p in range(c.partitions) if p % h.processes == h.process_index
+    ]
     consumer.assign(mine)
-    pair = serdes(s.serde, s.input)
-    dst = s.output
+    pair = serdes(c.serde, h.input_topic)
+    dst = h.output_topic
     produce = producer.produce
     poll = producer.poll
-    batch = s.batch_size
+    batch = c.batch_size
     if pair is not None:
         from confluent_kafka.serialization import MessageField, SerializationContext
 
         de, se = pair
-        src_ctx = SerializationContext(s.input, MessageField.VALUE)
+        src_ctx = SerializationContext(h.input_topic, MessageField.VALUE)
         dst_ctx = SerializationContext(dst, MessageField.VALUE)
     while not _stop:
         msgs = consumer.consume(batch, 0.001)

@@ -13,7 +13,7 @@ not monkey-patch the importing process with gevent.
 
 Example:
     >>> s = ShapeSpec("spike", users=10, duration=10.0, spike_factor=3.0, spike_seconds=2.0)
-    >>> [s.users_at(t) for t in (0, 4.5, 5.5, 8)]
+    >>> [s.users_at(t) for t in (0, 3.5, 5.5, 8)]
     [10, 10, 30, 10]
 """
 

@@ -121,7 +121,9 @@ def wait_for_metadata(
             holds the broker log's tail.
     """
     deadline = time.monotonic() + timeout
-    admin = AdminClient({**config, "socket.connection.setup.timeout.ms": 2000})
+    # Refused connections are expected until the broker listens: librdkafka's
+    # error lines about them (log_level 3) would only be noise on the terminal.
+    admin = AdminClient({**config, "socket.connection.setup.timeout.ms": 2000, "log_level": 2})
     last = "no answer yet"
     while True:
         dead = still_running()
