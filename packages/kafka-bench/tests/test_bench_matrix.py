@@ -193,3 +193,11 @@ def test_messages_override_leaves_rate_searches_alone():
         )
     )
     assert [(c.mode, c.messages) for c in cells] == [("max-sustainable", None), ("backlog-drain", 7000)]
+
+
+def test_every_axis_is_expanded():
+    # An axis left out of the expansion order would silently run one value only.
+    from bytewax_kafka.bench.define.keys import AXES
+    from bytewax_kafka.bench.define.matrix import _AXIS_ORDER
+
+    assert set(AXES) - {"broker"} == set(_AXIS_ORDER) - {"mode"}

@@ -62,7 +62,7 @@ def test_matrices_inherit_top_level_keys_and_override_them():
         ("batch_size = []", "batch_size: the list is empty"),
         ("workers = true", "workers: expected an integer >= 1, got True"),
         ("message_size = 8", "message_size: expected an integer >= 16"),
-        ("variant = ['ours', 'theirs']", "variant: expected one of ours, ours-core"),
+        ("variant = ['ours', 'theirs']", "variant: expected one of ours, ours-batches, ours-core"),
         ("broker = 'zookeeper'", "broker: expected one of auto, tansu"),
         ("broker = 'external='", "external needs an address"),
         ("serde = 'xml'", "serde: expected one of none, json, avro, registry-avro"),

@@ -12,6 +12,9 @@ Factories (the variants of :mod:`bytewax_kafka.bench.define.variants`):
   consumer and (de)serialization errors stop the flow. The cell's
   ``guarantee`` picks the delivery mode: at-least-once, ``CommitProgress``
   or ``ExactlyOnce``.
+- ``ours_batches``: the same with ``input(..., batches=True)``: each item
+  is a batch (a list of messages), the map runs over the list (values
+  decoded and encoded inline when a ``serde`` is set).
 - ``ours_core``: ``KafkaSource`` -> ``map`` -> ``KafkaEpochSink``, without
   the operators' error streams.
 - ``builtin``: Bytewax 0.21.1's ``bytewax.connectors.kafka.operators``
@@ -41,7 +44,7 @@ from bytewax_kafka.bench.define.cell import Cell
 from bytewax_kafka.bench.define.handoff import Handoff, read_handoff
 from bytewax_kafka.bench.payload import AVRO_SCHEMA, REGISTRY_SCHEMA_ID
 
-__all__ = ["builtin", "builtin_core", "ours", "ours_core", "process_setup", "serdes"]
+__all__ = ["builtin", "builtin_core", "ours", "ours_batches", "ours_core", "process_setup", "serdes"]
 
 
 def process_setup(cell: Cell) -> None:
@@ -102,6 +105,11 @@ def _start(name: str) -> tuple[Handoff, Dataflow]:
 
 def _operators_flow(name: str, kit: _Operators, **modes: Any) -> Dataflow:
     """``input`` -> (deserialize) -> ``map`` -> (serialize) -> ``output`` with one connector's operators."""
+    return _operators_flow_of(name, kit, batches=False, **modes)
+
+
+def _operators_flow_of(name: str, kit: _Operators, *, batches: bool, **modes: Any) -> Dataflow:
+    """The operators flow; with ``batches``, items are whole batches (``input(..., batches=True)``)."""
     h, flow = _start(name)
     c = h.cell
     inp = kit.input(
@@ -112,19 +120,32 @@ def _operators_flow(name: str, kit: _Operators, **modes: Any) -> Dataflow:
         tail=True,
         batch_size=c.batch_size,
         add_config=c.consumer_config or None,
+        **({"batches": True} if batches else {}),
         **modes,
     )
     op.raises("in_errors", inp.errs)
     msgs: Any = inp.oks
     pair = serdes(c.serde, h.input_topic)
-    if pair is not None:
-        de = kit.deserialize_value("de", msgs, pair[0])
-        op.raises("de_errors", de.errs)
-        msgs = de.oks
     make = kit.sink_message
-    out: Any = op.map("map", msgs, lambda m: make(m.key, m.value))
-    if pair is not None:
-        out = kit.serialize(out, pair[1], h.output_topic)
+    if batches:
+        # The same map as the other variants, over each batch: decode and re-encode inline.
+        if pair is None:
+            out: Any = op.map("map", msgs, lambda ms: [make(m.key, m.value) for m in ms])
+        else:
+            from confluent_kafka.serialization import MessageField, SerializationContext
+
+            de, se = pair
+            src_ctx = SerializationContext(h.input_topic, MessageField.VALUE)
+            dst_ctx = SerializationContext(h.output_topic, MessageField.VALUE)
+            out = op.map("map", msgs, lambda ms: [make(m.key, se(de(m.value, src_ctx), dst_ctx)) for m in ms])
+    else:
+        if pair is not None:
+            de = kit.deserialize_value("de", msgs, pair[0])
+            op.raises("de_errors", de.errs)
+            msgs = de.oks
+        out = op.map("map", msgs, lambda m: make(m.key, m.value))
+        if pair is not None:
+            out = kit.serialize(out, pair[1], h.output_topic)
     kit.output(
         "out", out, brokers=h.brokers, topic=h.output_topic, add_config=c.producer_config or None, **modes
     )
@@ -132,7 +153,7 @@ def _operators_flow(name: str, kit: _Operators, **modes: Any) -> Dataflow:
 
 
 def _core_flow(
-    name: str, source_type: Any, sink_type: Any, make: Callable[..., Any], *, route: bool
+    name: str, source_type: Any, sink_type: Any, make: Callable[..., Any], *, route: bool, **extra: Any
 ) -> Dataflow:
     """``source`` -> (deserialize) -> ``map`` -> (serialize) -> ``sink``, no operators of a connector.
 
@@ -141,7 +162,12 @@ def _core_flow(
     h, flow = _start(name)
     c = h.cell
     source = source_type(
-        h.brokers, [h.input_topic], tail=True, batch_size=c.batch_size, add_config=c.consumer_config or None
+        h.brokers,
+        [h.input_topic],
+        tail=True,
+        batch_size=c.batch_size,
+        add_config=c.consumer_config or None,
+        **extra,
     )
     msgs: Any = op.input("in", flow, source)
     pair = serdes(c.serde, h.input_topic)
@@ -156,7 +182,7 @@ def _core_flow(
         out = op.map("map", msgs, lambda m: make(m.key, se(de(m.value, src_ctx), dst_ctx)))
     if route:
         out = op.key_on("route", out, lambda _m: _worker_key())
-    op.output("out", out, sink_type(h.brokers, h.output_topic, add_config=c.producer_config or None))
+    op.output("out", out, sink_type(h.brokers, h.output_topic, add_config=c.producer_config or None, **extra))
     return flow
 
 
@@ -192,13 +218,29 @@ def _guarantee(h: Handoff) -> dict[str, Any]:
     return {}
 
 
-def ours() -> Dataflow:
-    """Our operators: ``input`` -> (deserialize) -> ``map`` -> (serialize) -> ``output``."""
+def _our_kit() -> _Operators:
     from bytewax_kafka import operators as kop
     from bytewax_kafka.core import KafkaSinkMessage
 
-    kit = _Operators(kop.input, kop.output, kop.deserialize_value, _our_serialize, KafkaSinkMessage)
-    return _operators_flow("ours", kit, **_guarantee(read_handoff()))
+    return _Operators(kop.input, kop.output, kop.deserialize_value, _our_serialize, KafkaSinkMessage)
+
+
+def _our_modes(h: Handoff) -> dict[str, Any]:
+    """Our operators' keywords for the cell: its guarantee, and the GC tuning unless turned off."""
+    modes = _guarantee(h)
+    if not h.cell.gc_tuning:
+        modes["gc_tuning"] = False
+    return modes
+
+
+def ours() -> Dataflow:
+    """Our operators: ``input`` -> (deserialize) -> ``map`` -> (serialize) -> ``output``."""
+    return _operators_flow("ours", _our_kit(), **_our_modes(read_handoff()))
+
+
+def ours_batches() -> Dataflow:
+    """Our operators, whole batches as items: ``input(..., batches=True)`` -> map over lists -> ``output``."""
+    return _operators_flow_of("ours-batches", _our_kit(), batches=True, **_our_modes(read_handoff()))
 
 
 def builtin() -> Dataflow:
@@ -214,7 +256,8 @@ def ours_core() -> Dataflow:
     """Our ``KafkaSource`` -> (deserialize) -> ``map`` -> (serialize) -> ``KafkaEpochSink``."""
     from bytewax_kafka.core import KafkaEpochSink, KafkaSinkMessage, KafkaSource
 
-    return _core_flow("ours-core", KafkaSource, KafkaEpochSink, KafkaSinkMessage, route=True)
+    extra = {} if read_handoff().cell.gc_tuning else {"gc_tuning": False}
+    return _core_flow("ours-core", KafkaSource, KafkaEpochSink, KafkaSinkMessage, route=True, **extra)
 
 
 def builtin_core() -> Dataflow:

@@ -105,6 +105,7 @@ class Cell:
     consumer_config: dict[str, Any] | None = None
     producer_config: dict[str, Any] | None = None
     gc_threshold: int | None = None
+    gc_tuning: bool = True
 
     def config(self) -> dict[str, Any]:
         """The cell's parameters as a plain dict (JSON-ready)."""
@@ -173,6 +174,8 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterabl
         extras.append(str(config["guarantee"]))
     if config.get("gc_threshold") is not None:
         extras.append(f"gc={config['gc_threshold']}")
+    if config.get("gc_tuning") is False:
+        extras.append("no gc tuning")
     if extras:
         parts[0] = " ".join(p for p in (parts[0], *extras) if p)
     mode = config.get("mode")

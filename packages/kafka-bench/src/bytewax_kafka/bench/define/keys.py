@@ -108,6 +108,12 @@ def _warmup(v: Any) -> float | str:
     return _number(0.0)(v)
 
 
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
 def _client_config(v: Any) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise ValueError('expected a table of librdkafka settings, e.g. {"fetch.wait.max.ms" = 10}')
@@ -160,6 +166,11 @@ AXES: dict[str, Key] = {
         "keys", _choice(KEY_DISTRIBUTIONS), " | ".join(KEY_DISTRIBUTIONS) + " (zipf: a few hot keys)"
     ),
     "guarantee": _key("guarantee", _choice(GUARANTEES), " | ".join(GUARANTEES)),
+    "gc_tuning": _key(
+        "gc_tuning",
+        _bool,
+        "bytewax-kafka variants: let the connector tune Python's GC once the flow is built (false: leave it)",
+    ),
 }
 
 #: Keys taking a single value.

@@ -43,6 +43,7 @@ RATE_ONLY = frozenset({"rate", "duration", "shape", "ramp_start", "spike_factor"
 _AXIS_ORDER = (
     "mode",
     "guarantee",
+    "gc_tuning",
     "serde",
     "message_size",
     "keys",

@@ -54,6 +54,7 @@ IDENTITY = {
     "consumer_config": None,
     "producer_config": None,
     "gc_threshold": None,
+    "gc_tuning": True,
     "epoch_interval": None,
 }
 

@@ -39,7 +39,7 @@ NUMERIC_AXES = {
     "message_size": ("value size (bytes, log scale)", True),
 }
 #: Categorical axes, for grouped bars.
-CATEGORIES = ("broker", "serde", "keys", "guarantee", "gc_threshold")
+CATEGORIES = ("broker", "serde", "keys", "guarantee", "gc_threshold", "gc_tuning")
 _PANELS = (PRIMARY, "msgs_per_s")
 
 
