@@ -116,14 +116,14 @@ def test_reprs_do_not_show_add_config_values():
 
 @pytest.mark.parametrize("bad", ["localhost:9092", b"localhost:9092"])
 def test_brokers_as_a_string_is_a_type_error(bad):
-    with pytest.raises(TypeError, match="brokers must be a list of strings"):
+    with pytest.raises(TypeError, match="brokers must be an iterable and not a string"):
         KafkaSource(bad, ["t"])
-    with pytest.raises(TypeError, match="brokers must be a list of strings"):
+    with pytest.raises(TypeError, match="brokers must be an iterable and not a string"):
         KafkaSink(bad, "t")
 
 
 def test_topics_as_a_string_is_a_type_error():
-    with pytest.raises(TypeError, match="topics must be a list of strings"):
+    with pytest.raises(TypeError, match="topics must be an iterable and not a string"):
         KafkaSource(["b:1"], "in-topic")
 
 

@@ -128,16 +128,23 @@ def scrub(text: str, config: Mapping[str, Any]) -> str:
 def check_addresses(name: str, value: Iterable[str]) -> list[str]:
     """Validate ``brokers``/``topics``: an iterable of non-empty strings, not a string.
 
+    A single string is refused with the words of Bytewax's own connector
+    (``"brokers must be an iterable and not a string"``), which tests of user
+    code match on, followed by the value and what to pass instead.
+
     Raises:
         TypeError: When ``value`` is a ``str``/``bytes`` or holds non-strings.
         ValueError: When it is empty.
     """
     if isinstance(value, str | bytes):
-        raise TypeError(f"{name} must be a list of strings, not a single {type(value).__name__}: {value!r}")
+        raise TypeError(
+            f"{name} must be an iterable and not a string: got the {type(value).__name__} {value!r}; "
+            f"pass a list of strings such as [{value!r}]"
+        )
     try:
         items = list(value)
     except TypeError:
-        raise TypeError(f"{name} must be a list of strings, got {type(value).__name__}") from None
+        raise TypeError(f"{name} must be an iterable of strings, got {type(value).__name__}") from None
     for item in items:
         if not isinstance(item, str):
             raise TypeError(f"{name} must hold strings, got {type(item).__name__}: {item!r}")
