@@ -120,3 +120,26 @@ def test_output_passes_every_value_to_the_sink(monkeypatch, mode):
     if extra:
         assert call.pop("mode") is next(iter(extra.values()))
     assert call == given
+
+
+MODES = {
+    "at-least-once": {},
+    "exactly_once": {"exactly_once": ExactlyOnce("signatures")},
+    "commit_progress": {"commit_progress": CommitProgress("signatures")},
+}
+BAD_SETTINGS = [
+    ({"brokers": ["127.0.0.1:1"], "topic": ""}, TypeError, "topic must be a non-empty str"),
+    ({"brokers": ["127.0.0.1:1"], "topic": 5}, TypeError, "topic must be a non-empty str"),
+    ({"brokers": "127.0.0.1:1", "topic": "t"}, TypeError, "brokers must be an iterable and not a string"),
+    ({"brokers": [], "topic": "t"}, ValueError, "brokers must not be empty"),
+    ({"brokers": ["127.0.0.1:1"], "topic": "t", "add_config": [("acks", 1)]}, TypeError, "add_config"),
+]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize(("settings", "error", "says"), BAD_SETTINGS)
+def test_every_output_mode_checks_its_settings_when_the_flow_is_built(mode, settings, error, says):
+    """One settings class for every sink: exactly-once outputs fail as early as the others."""
+    flow = Dataflow("bad_output")
+    with pytest.raises(error, match=says):
+        kop.output("out", op.input("src", flow, TestingSource([])), **settings, **MODES[mode])
