@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaError as CKError
 
 from bytewax_kafka.core.errors import KafkaConfigError
+from bytewax_kafka.core.logs import with_logger
 
 #: Setting names whose values are secrets. Matched case-insensitively; any
 #: name ending in ``password``, ``secret``, ``.key`` material or ``token`` also counts.
@@ -206,10 +207,13 @@ def make_client(factory: Any, config: Mapping[str, Any], what: str) -> Any:
     """Create a confluent-kafka client, turning bad settings into :class:`KafkaConfigError`.
 
     librdkafka rejects unknown or invalid settings at creation; the error
-    names the setting. Secret values never reach the message.
+    names the setting. Secret values never reach the message. The client's
+    log lines go to Python logging (:mod:`bytewax_kafka.core.logs`) unless
+    ``config`` names its own ``logger``.
     """
+    secrets = [v for k, v in config.items() if is_secret(k) and isinstance(v, str)]
     try:
-        return factory(dict(config))
+        return factory(with_logger(config, what, secrets))
     except Exception as exc:  # KafkaException, TypeError, ValueError from the C layer
         text = scrub(str(exc.args[0] if exc.args else exc), config)
         if hasattr(exc.args[0] if exc.args else None, "str"):
