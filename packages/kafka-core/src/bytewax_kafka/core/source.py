@@ -24,6 +24,7 @@ from bytewax_kafka.core.config import (
     watch_errors,
 )
 from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
+from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
 from bytewax_kafka.core.metadata import is_pattern, list_partitions, match_topics, partition_counts
 from bytewax_kafka.core.metrics import LagGauge
@@ -192,6 +193,8 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": not self._tail,
+            # Look-ups of a topic by name must never create it.
+            "allow.auto.create.topics": False,
             "socket.connection.setup.timeout.ms": int(min(self._timeout, 30) * 1000),
             # librdkafka pauses fetching a partition for this long once its
             # local queue passes queued.min.messages (default 1 s); with a
@@ -212,7 +215,11 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         """Every partition of every topic, as ``"<partition>-<topic>"``; asked once."""
         with self._lock:
             if self._parts is None:
-                conf, errors = watch_errors(for_admin(self._base_config()))
+                # The admin client is a producer to librdkafka, which lets it
+                # auto-create topics by default: never.
+                conf, errors = watch_errors(
+                    {**for_admin(self._base_config()), "allow.auto.create.topics": False}
+                )
                 admin = make_client(AdminClient, conf, "admin client")
                 try:
                     parts = list_partitions(
@@ -302,6 +309,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         try:
             return committed_offset(group, topic, partition, group_id, wait)
         finally:
+            drain(group)  # its log lines
             group.close()
 
     def _worker(self, step_id: str, for_part: str) -> _WorkerConsumer:
@@ -372,6 +380,8 @@ class _WorkerConsumer:
         """
         if self._query is None:
             self._query = make_client(Consumer, self.config, "consumer")
+        else:
+            drain(self._query)  # log lines of its last look-ups: it never consumes
         return self._query
 
     def add(self, topic: str, partition: int, offset: int) -> None:
@@ -390,6 +400,7 @@ class _WorkerConsumer:
             self.closed = True
             self.consumer.close()
             if self._query is not None:
+                drain(self._query)
                 self._query.close()
                 self._query = None
 
