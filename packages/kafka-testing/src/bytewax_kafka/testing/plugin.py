@@ -40,6 +40,7 @@ from bytewax_kafka.testing.helpers import (
     read_to_end,
     unique_topic,
 )
+from bytewax_kafka.testing.logs import logged
 from bytewax_kafka.testing.mock import MOCK_PARTITIONS
 from bytewax_kafka.testing.spec import broker_from_spec
 
@@ -160,7 +161,7 @@ def make_topic_factory(broker: Broker) -> tuple[TopicFactory, list[str]]:
                 )
             from confluent_kafka import Producer
 
-            Producer(broker.client_config()).list_topics(topic=name, timeout=10)
+            Producer(logged(broker.client_config())).list_topics(topic=name, timeout=10)
             made.append(name)
             return name
         rf = replication_factor or min(3, broker.expected_brokers)
