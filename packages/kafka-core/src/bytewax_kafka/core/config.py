@@ -8,7 +8,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError as CKError
 
-from bytewax_kafka.core.errors import KafkaConfigError
+from bytewax_kafka.core.errors import (
+    KafkaAuthenticationError,
+    KafkaConfigError,
+    KafkaTimeoutError,
+    refusal,
+)
 from bytewax_kafka.core.logs import with_logger
 
 #: Setting names whose values are secrets. Matched case-insensitively; any
@@ -257,6 +262,35 @@ class ClientErrors:
         """``" (the client reported: ...)"``, or ``""`` when it reported nothing useful."""
         cause = self.cause()
         return f" (the client reported: {cause})" if cause else ""
+
+    def refused(self) -> tuple[str, bool] | None:
+        """What librdkafka reported when the broker refused the credentials or TLS failed.
+
+        Returns:
+            ``(report, tls)`` (``tls`` True for a failed TLS handshake), or None.
+        """
+        for code in (CKError._AUTHENTICATION, CKError._SSL):
+            if code in self._last:
+                return scrub(self._last[code], self._config), code == CKError._SSL
+        return None
+
+    def timeout_error(self, message: str) -> KafkaTimeoutError:
+        """The error for a request that timed out: :class:`KafkaAuthenticationError` when refused.
+
+        Args:
+            message: What timed out (``"no Kafka broker at ... answered ..."``).
+        """
+        refused = self.refused()
+        if refused is None:
+            return KafkaTimeoutError(f"{message}{self.hint()}")
+        cause, tls = refused
+        fix = (
+            "check ssl.ca.location (the CA that signed the broker's certificate), the client "
+            "certificate and key, and that the address is the broker's TLS listener"
+            if tls
+            else "check sasl.username, sasl.password and sasl.mechanism"
+        )
+        return KafkaAuthenticationError(f"{refusal(cause, tls=tls)}; {fix}. {message}", cause=cause, tls=tls)
 
 
 def watch_errors(config: Mapping[str, Any]) -> tuple[dict[str, Any], ClientErrors]:

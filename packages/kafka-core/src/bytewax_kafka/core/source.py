@@ -227,7 +227,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                     )
                 except KafkaTimeoutError as exc:
                     admin.poll(0)  # serves error_cb: what librdkafka saw while retrying
-                    raise KafkaTimeoutError(f"{exc}{errors.hint()}") from None
+                    raise errors.timeout_error(str(exc)) from None
                 self._parts = [_part_key(t, p) for t in parts for p in parts[t]]
                 self._known = {t: len(ps) for t, ps in parts.items()}
             return list(self._parts)
@@ -616,10 +616,10 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
                 w.consumer.list_topics(timeout=min(w.timeout, 5.0))
                 w.down_since = None
             except Exception as exc:
-                raise KafkaTimeoutError(
+                raise w.errors.timeout_error(
                     f"every Kafka broker has been unreachable for {now - down:.0f}s while "
                     f"reading topic {self._topic!r} partition {self._partition}: "
-                    f"{scrub(str(exc), w.config)}{w.errors.hint()}"
+                    f"{scrub(str(exc), w.config)}"
                 ) from None
         if now - self._last_data > _IDLE_AFTER:
             self._awake = datetime.now(timezone.utc) + _IDLE_WAIT
