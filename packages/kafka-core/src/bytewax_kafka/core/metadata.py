@@ -77,6 +77,10 @@ def list_partitions(
     return out
 
 
+#: Settings of the admin client that lists partitions, over ``add_config``: librdkafka
+#: lets an admin client (a producer to it) auto-create a topic it names; never.
+ADMIN_SETTINGS: dict[str, object] = {"allow.auto.create.topics": False}
+
 #: First attempt of a start-up metadata request (seconds); each next one waits twice as long.
 _FIRST_ATTEMPT = 1.0
 

@@ -26,7 +26,13 @@ from bytewax_kafka.core.config import (
 from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
 from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
-from bytewax_kafka.core.metadata import is_pattern, list_partitions, match_topics, partition_counts
+from bytewax_kafka.core.metadata import (
+    ADMIN_SETTINGS,
+    is_pattern,
+    list_partitions,
+    match_topics,
+    partition_counts,
+)
 from bytewax_kafka.core.metrics import LagGauge
 from bytewax_kafka.core.offsets import (
     StartingOffset,
@@ -215,11 +221,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         """Every partition of every topic, as ``"<partition>-<topic>"``; asked once."""
         with self._lock:
             if self._parts is None:
-                # The admin client is a producer to librdkafka, which lets it
-                # auto-create topics by default: never.
-                conf, errors = watch_errors(
-                    {**for_admin(self._base_config()), "allow.auto.create.topics": False}
-                )
+                conf, errors = watch_errors({**for_admin(self._base_config()), **ADMIN_SETTINGS})
                 admin = make_client(AdminClient, conf, "admin client")
                 try:
                     parts = list_partitions(
