@@ -44,7 +44,7 @@ HTTP round trips are measured). MB/s counts value and key bytes
 """
 
 _GOAL_TEXT = (
-    "Goals (issue 5), on one broker in one run, 100-byte values, 4 partitions, 1 worker: "
+    "Performance goals, on one broker in one run, 100-byte values, 4 partitions, 1 worker: "
     "ours >= 2x the built-in connector's throughput and >= 0.5x the raw loop's; "
     "p99 end-to-end latency at a fixed 50,000 msg/s <= 10 ms."
 )
