@@ -37,8 +37,10 @@ LOGGER_NAME = "bytewax_kafka.core.librdkafka"
 REPEAT_WINDOW = 30.0
 #: Lines remembered for rate-limiting; older ones are forgotten past this.
 _MAX_REMEMBERED = 512
-#: Parts of a line that change between repeats of the same event.
-_VOLATILE = re.compile(r"\d+(?:\.\d+)?\s?(?:ms|s)\b|\d+ identical|\d+ similar")
+#: Parts of a line that change between repeats of the same event: librdkafka's
+#: own count of repeats it held back, and durations.
+_REPEATS = re.compile(r",? ?\d+ identical error\(s\) suppressed")
+_DURATIONS = re.compile(r"\d+(?:\.\d+)?\s?(?:ms|s)\b")
 
 
 class ClientLog:
@@ -87,7 +89,7 @@ class ClientLog:
             return
         facility = str(args[0]) if args else ""
         text = str(args[-1]) if args else msg
-        key = (level, facility + " " + _VOLATILE.sub("#", text))
+        key = (level, facility + " " + _shape(text))
         now = self._clock()
         with self._lock:
             seen = self._seen.get(key)
@@ -110,6 +112,11 @@ class ClientLog:
         old = [k for k, (when, _held) in self._seen.items() if now - when >= self.window]
         for k in old or list(self._seen)[: len(self._seen) // 2]:
             del self._seen[k]
+
+
+def _shape(text: str) -> str:
+    """``text`` without what changes between repeats of one event."""
+    return _DURATIONS.sub("#", _REPEATS.sub("", text))
 
 
 _KINDS = {"consumer": "consumer", "producer": "producer", "admin client": "admin"}
