@@ -44,9 +44,11 @@ PACKAGES = {
 
 
 def uv() -> str:
-    found = shutil.which("uv")
+    # `uv run` names its own binary in $UV: uv need not be on PATH (after
+    # `make install`, it may sit in pip's user scripts folder).
+    found = os.environ.get("UV") or shutil.which("uv")
     if found is None:
-        pytest.fail("the packaging test needs 'uv' on PATH")
+        pytest.fail("the packaging test needs uv: run it with `uv run`, or put uv on PATH")
     return found
 
 
