@@ -38,8 +38,6 @@ from bytewax.outputs import (
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bytewax_kafka.core.config import (
-    check_add_config,
-    check_addresses,
     for_consumer,
     for_producer,
     make_client,
@@ -48,6 +46,7 @@ from bytewax_kafka.core.config import (
 from bytewax_kafka.core.errors import KafkaConnectorError
 from bytewax_kafka.core.messages import KafkaSinkMessage
 from bytewax_kafka.core.producer import DeliveringProducer
+from bytewax_kafka.core.sink import _SinkSettings
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +263,12 @@ def _part_name(index: int) -> str:
     return f"w{index}"
 
 
-class KafkaTrackedSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
+class KafkaTrackedSink(_SinkSettings, FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
     """The sink of exactly-once and commit-progress outputs: one partition per worker.
 
     Built by ``bytewax_kafka.operators.output``; not meant to be used alone.
+    Takes the same settings as :class:`~bytewax_kafka.core.KafkaSink`, checked
+    the same way when the flow is built.
     """
 
     def __init__(
@@ -277,9 +278,7 @@ class KafkaTrackedSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
         add_config: Mapping[str, Any] | None,
         mode: ExactlyOnce | CommitProgress,
     ) -> None:
-        self._brokers = check_addresses("brokers", brokers)
-        self._topic = topic
-        self._add_config = check_add_config(add_config)
+        super().__init__(brokers, topic, add_config)
         self._mode = mode
 
     def __repr__(self) -> str:
@@ -301,8 +300,7 @@ class KafkaTrackedSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _TrackedPartition:
         """Build this worker's writer (transactional for exactly-once)."""
         index, _count = self._mode.tracker.worker()
-        base = {"bootstrap.servers": ",".join(self._brokers), **self._add_config}
-        return _TrackedPartition(step_id, index, base, self._topic, self._mode)
+        return _TrackedPartition(step_id, index, self.producer_config(), self._topic, self._mode)
 
 
 class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None]):
