@@ -12,6 +12,8 @@ installed workspace packages (autodoc + napoleon for Google style).
 from __future__ import annotations
 
 import importlib.metadata
+import re
+from typing import Any
 
 project = "bytewax-kafka"
 author = "bytewax-kafka developers"
@@ -57,3 +59,36 @@ napoleon_use_rtype = False
 
 html_theme = "furo"
 html_title = f"bytewax-kafka {release}"
+
+
+# -- API reference ------------------------------------------------------------
+
+#: ``docs/<page>.md`` in a docstring: a link to that page of this site.
+_DOC_PAGE = re.compile(r"(?<![\w/`])docs/([\w-]+)\.md\b")
+
+
+def link_doc_pages(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """Turn the docstrings' ``docs/guarantees.md`` into links to the page (``autodoc-process-docstring``)."""
+    for i, line in enumerate(lines):
+        lines[i] = _DOC_PAGE.sub(lambda m: f":doc:`/{m.group(1)}`", line)
+
+
+def hide_private_bases(app: Any, name: str, obj: Any, options: Any, bases: list[type]) -> None:
+    """Drop private bases (``_TrackedMode``, ``_SinkSettings``) from "Bases:" (``autodoc-process-bases``).
+
+    A private base is replaced by its own bases, so the public ones it brings stay listed.
+    """
+    i = 0
+    while i < len(bases):
+        base = bases[i]
+        if getattr(base, "__name__", "").startswith("_"):
+            public = [b for b in base.__bases__ if b is not object and b not in bases]
+            bases[i : i + 1] = public
+        else:
+            i += 1
+
+
+def setup(app: Any) -> None:
+    """Register the API reference's hooks."""
+    app.connect("autodoc-process-docstring", link_doc_pages)
+    app.connect("autodoc-process-bases", hide_private_bases)

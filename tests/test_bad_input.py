@@ -331,8 +331,8 @@ def test_bad_consumer_settings_fail_at_start_naming_them(config, named, kafka_bo
         (lambda b: KafkaSource(b, ["t"], add_config={5: "x"}), TypeError, "add_config keys must be strings"),
         (lambda b: KafkaSource(b, ["t"], batch_size="10"), ValueError, "batch_size"),
         (lambda b: KafkaSource(b, ["t"], timeout=0), ValueError, "timeout"),
-        (lambda b: KafkaSource(b, "t"), TypeError, "topics must be a list of strings"),
-        (lambda b: KafkaSink(b[0], "t"), TypeError, "brokers must be a list of strings"),
+        (lambda b: KafkaSource(b, "t"), TypeError, "topics must be an iterable and not a string"),
+        (lambda b: KafkaSink(b[0], "t"), TypeError, "brokers must be an iterable and not a string"),
         (lambda b: KafkaSink(b, ""), TypeError, "topic must be a non-empty str"),
     ],
 )

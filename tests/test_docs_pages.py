@@ -21,9 +21,10 @@ The Kafka guide, core and operators pages have tests of their own
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from bytewax_kafka.testing import create_topic, read_to_end
 from docblocks import DOCS, finite_sources, python_blocks, run_block
 
 #: Pages whose blocks another test runs.
-TESTED_ELSEWHERE = {"kafka-guide.md", "core.md", "operators.md"}
+TESTED_ELSEWHERE = {"kafka-guide.md", "core.md", "operators.md", "production.md"}
 TOPICS = ("in-topic", "out-topic", "in-topic-dlq", "orders", "enriched")
 
 
@@ -79,13 +80,30 @@ PAGES: dict[str, Page] = {
     ),
     "index.md": Page(),
     "migration.md": Page(create=("out-topic",), check=_check_migration),
+    "observability.md": Page(
+        create=("in-topic",), produce={"in-topic": [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")]}
+    ),
     "serde.md": Page(
         create=("in-topic", "in-topic-dlq"),
         produce={"in-topic": [(b"a", b'{"v": 1}'), (b"b", b"not json"), (None, b"[2]")]},
         check=_check_serde,
     ),
+    "settings.md": Page(),
     "testing.md": Page(),
+    "troubleshooting.md": Page(),
 }
+
+
+#: Loggers a page may reconfigure (the logging page does); restored after each page.
+LOGGERS = ("bytewax_kafka.core.librdkafka", "bytewax_kafka.testing.librdkafka")
+
+
+@pytest.fixture
+def restore_logger_levels() -> Iterator[None]:
+    before = {name: logging.getLogger(name).level for name in LOGGERS}
+    yield
+    for name, level in before.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def test_every_page_with_code_is_run() -> None:
@@ -145,6 +163,7 @@ def test_page_blocks_run(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     request: pytest.FixtureRequest,
+    restore_logger_levels: None,
 ) -> None:
     page = PAGES[name]
     if page.needs:

@@ -27,6 +27,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from readme_renderer.markdown import render
 
 pytestmark = pytest.mark.packaging
@@ -44,9 +45,11 @@ PACKAGES = {
 
 
 def uv() -> str:
-    found = shutil.which("uv")
+    # `uv run` names its own binary in $UV: uv need not be on PATH (after
+    # `make install`, it may sit in pip's user scripts folder).
+    found = os.environ.get("UV") or shutil.which("uv")
     if found is None:
-        pytest.fail("the packaging test needs 'uv' on PATH")
+        pytest.fail("the packaging test needs uv: run it with `uv run`, or put uv on PATH")
     return found
 
 
@@ -143,16 +146,87 @@ def test_testing_wheel_ships_its_pom_plugin_and_script(dist):
     assert "bytewax-kafka-broker = bytewax_kafka.testing.cli:main" in text
 
 
-def test_sdists_hold_sources_readme_and_marker(dist):
+#: What an sdist holds besides its package's sources. uv_build (0.12 and later)
+#: writes a TOML 1.0 normalized ``pyproject.toml`` and keeps the original, byte
+#: for byte, as ``pyproject.toml.orig``; it cannot be turned off.
+SDIST_FILES = {"PKG-INFO", "pyproject.toml", "pyproject.toml.orig", "README.md", "LICENSE"}
+
+
+def test_sdists_hold_sources_readme_license_and_nothing_else(dist):
     for name, module in PACKAGES.items():
+        folder = ROOT / "packages" / name.removeprefix("bytewax-")
         sdist = next(dist.glob(f"{wheel_stem(name)}-*.tar.gz"))
         with tarfile.open(sdist) as tar:
-            members = [m.split("/", 1)[1] for m in tar.getnames() if "/" in m]
-        leaf = module.replace(".", "/")
-        assert "pyproject.toml" in members, sdist.name
-        assert "README.md" in members, sdist.name
-        assert f"src/{leaf}/py.typed" in members, sdist.name
-        assert "src/bytewax_kafka/__init__.py" not in members, sdist.name
+            files = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if m.isfile() and "/" in m.name}
+            leaf = module.replace(".", "/")
+            assert f"src/{leaf}/py.typed" in files, sdist.name
+            assert "src/bytewax_kafka/__init__.py" not in files, sdist.name
+            sources = {f for f in files if f.startswith(f"src/{leaf}/")}
+            tracked = {
+                str(p.relative_to(folder))
+                for p in (folder / "src" / leaf).rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            }
+            assert sources == tracked, (sdist.name, sorted(sources ^ tracked))
+            assert set(files) - sources == SDIST_FILES, (sdist.name, sorted(set(files) - sources))
+
+            assert read(tar, files["LICENSE"]) == (ROOT / "LICENSE").read_bytes(), sdist.name
+            orig = read(tar, files["pyproject.toml.orig"])
+            assert orig == (folder / "pyproject.toml").read_bytes(), sdist.name
+
+
+def read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    f = tar.extractfile(member)
+    assert f is not None
+    return f.read()
+
+
+def wheel_metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.message_from_bytes(zf.read(metadata))
+
+
+def test_wheels_ship_the_license_and_declare_it(dist):
+    for name, wheel in wheels(dist).items():
+        with zipfile.ZipFile(wheel) as zf:
+            licenses = [n for n in zf.namelist() if ".dist-info/licenses/" in n and not n.endswith("/")]
+            assert [n.rsplit("/", 1)[1] for n in licenses] == ["LICENSE"], (name, licenses)
+            assert zf.read(licenses[0]) == (ROOT / "LICENSE").read_bytes(), name
+        meta = wheel_metadata(wheel)
+        assert meta["License-Expression"] == "Apache-2.0", name
+        assert meta.get_all("License-File") == ["LICENSE"], name
+
+
+#: Packages whose code imports bytewax (0.21 supports Python 3.10-3.12).
+IMPORTS_BYTEWAX = {"bytewax-kafka-core", "bytewax-kafka-operators", "bytewax-kafka-bench"}
+
+
+def test_metadata_names_urls_classifiers_and_python_versions(dist):
+    for name, wheel in wheels(dist).items():
+        meta = wheel_metadata(wheel)
+        urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+        assert {"Homepage", "Documentation", "Source", "Changelog", "Issues"} <= set(urls), name
+        assert urls["Changelog"].endswith(f"packages/{name.removeprefix('bytewax-')}/CHANGELOG.md"), name
+        classifiers = set(meta.get_all("Classifier") or [])
+        assert any(c.startswith("Development Status :: ") for c in classifiers), name
+        for version in ("3.10", "3.11", "3.12"):
+            assert f"Programming Language :: Python :: {version}" in classifiers, name
+        assert ("Framework :: Pytest" in classifiers) == (name == "bytewax-kafka-testing"), name
+        # The <3.13 cap only where bytewax forces it.
+        capped = "<3.13" in (meta["Requires-Python"] or "")
+        assert capped == (name in IMPORTS_BYTEWAX), (name, meta["Requires-Python"])
+
+
+def test_testing_needs_pytest_and_testcontainers_only_through_extras(dist):
+    meta = wheel_metadata(wheels(dist)["bytewax-kafka-testing"])
+    assert set(meta.get_all("Provides-Extra") or []) == {"pytest", "containers"}
+    requires = [Requirement(r) for r in meta.get_all("Requires-Dist") or []]
+    extra_of = {r.name: str(r.marker) if r.marker else "" for r in requires}
+    assert extra_of["pytest"] == 'extra == "pytest"', extra_of
+    assert extra_of["testcontainers"] == 'extra == "containers"', extra_of
+    assert "docker" not in extra_of  # it comes with testcontainers
+    assert all(not m for n, m in extra_of.items() if n not in ("pytest", "testcontainers")), extra_of
 
 
 def test_twine_check_strict(dist):
@@ -164,10 +238,7 @@ def test_twine_check_strict(dist):
 def test_long_description_is_the_readme_and_renders_on_pypi(dist):
     for name, module in PACKAGES.items():
         folder = ROOT / "packages" / name.removeprefix("bytewax-")
-        wheel = wheels(dist)[name]
-        with zipfile.ZipFile(wheel) as zf:
-            metadata = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-            meta = email.message_from_bytes(zf.read(metadata))
+        meta = wheel_metadata(wheels(dist)[name])
         assert meta["Description-Content-Type"] == "text/markdown", name
         body = meta.get_payload()
         assert isinstance(body, str)
@@ -231,7 +302,15 @@ def test_each_wheel_installs_alone_and_imports(dist, constraints, tmp_path):
                 assert digest == f"sha256={b64.decode()}", path
 
         if name == "bytewax-kafka-testing":
-            # The script and the pytest plugin are visible to the fresh venv.
+            # The broker command installs without pytest, testcontainers or docker.
+            absent = run(
+                python,
+                "-c",
+                "import importlib.util as u;"
+                "print([m for m in ('pytest', 'testcontainers', 'docker') if u.find_spec(m) is None])",
+                cwd=tmp_path,
+            )
+            assert absent.strip() == "['pytest', 'testcontainers', 'docker']", absent
             assert "Ctrl-C" in run(venv / "bin" / "bytewax-kafka-broker", "--help", cwd=tmp_path)
             plugins = run(
                 python,
@@ -241,6 +320,60 @@ def test_each_wheel_installs_alone_and_imports(dist, constraints, tmp_path):
                 cwd=tmp_path,
             )
             assert "bytewax_kafka.testing.plugin" in plugins
+            plugin_without_containers(venv, dist, constraints, built[name], tmp_path)
+
+
+PLUGIN_TEST = """
+def test_a_tansu_fixture(tansu_broker):
+    assert tansu_broker.bootstrap_servers.startswith("127.0.0.1:")
+
+
+def test_the_session_broker(kafka_broker):
+    pass
+"""
+
+
+def plugin_without_containers(venv: Path, dist: Path, constraints: Path, wheel: Path, tmp_path: Path) -> None:
+    """With the ``pytest`` extra only, the plugin works and a Docker broker is skipped, naming the extra."""
+    python = venv / "bin" / "python"
+    run(
+        uv(),
+        "pip",
+        "install",
+        "--python",
+        python,
+        "--find-links",
+        dist,
+        "--constraint",
+        constraints,
+        f"{wheel}[pytest]",
+        cwd=tmp_path,
+    )
+    folder = tmp_path / "plugin-check"
+    folder.mkdir()
+    (folder / "test_plugin.py").write_text(PLUGIN_TEST)
+    proc = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "--kafka-broker",
+            "redpanda",
+            str(folder),
+        ],
+        cwd=folder,
+        env=uv_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "1 passed, 1 skipped" in proc.stdout, proc.stdout[-3000:]
+    assert "pip install 'bytewax-kafka-testing[containers]'" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_bench_wheel_alone_runs_the_documented_quick_job(dist, constraints, tmp_path):

@@ -45,7 +45,16 @@ from confluent_kafka.admin import (
 )
 
 from bytewax_kafka import operators as kop
-from bytewax_kafka.core import KafkaSink, KafkaSinkMessage, KafkaSource, redact
+from bytewax_kafka.core import (
+    KafkaAuthenticationError,
+    KafkaConnectorError,
+    KafkaDeliveryError,
+    KafkaSink,
+    KafkaSinkMessage,
+    KafkaSource,
+    KafkaTimeoutError,
+    redact,
+)
 from bytewax_kafka.testing import (
     ApacheKafka,
     KafkaSecurity,
@@ -256,21 +265,35 @@ BAD_LOGINS = [
         "Authentication failed",
     ),
 ]
+REFUSED = "the broker refused the client's credentials"
+TLS_FAILED = "the TLS handshake with the broker failed"
 
 
 @pytest.mark.parametrize(("case", "login", "says"), BAD_LOGINS, ids=[c for c, _, _ in BAD_LOGINS])
 @pytest.mark.parametrize("side", ["source", "sink"])
 def test_bad_credentials_fail_clearly_within_the_timeout(case, login, says, side, secure, scan):
     conf = secure.broker.client_config("SASL_SSL", **login)
-    _fails_clearly(conf, side, secure, scan, says)
+    _fails_clearly(conf, side, secure, scan, says, first=REFUSED)
 
 
-def test_unknown_ca_fails_clearly_within_the_timeout(secure, scan):
+@pytest.mark.parametrize("side", ["source", "sink"])
+def test_unknown_ca_fails_clearly_within_the_timeout(side, secure, scan):
     conf = {k: v for k, v in secure.conf("SASL_SSL").items() if k != "ssl.ca.location"}
-    _fails_clearly(conf, "source", secure, scan, "certificate verify failed")
+    _fails_clearly(conf, side, secure, scan, "certificate verify failed", first=TLS_FAILED)
 
 
-def _fails_clearly(conf: dict[str, Any], side: str, secure: Secure, scan: Scan, says: str) -> None:
+def _connector_error(exc: BaseException | None) -> BaseException:
+    """The connector's own exception inside bytewax's wrapping."""
+    while exc is not None:
+        if isinstance(exc, KafkaConnectorError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    raise AssertionError("no bytewax-kafka error in the chain")
+
+
+def _fails_clearly(
+    conf: dict[str, Any], side: str, secure: Secure, scan: Scan, says: str, *, first: str
+) -> None:
     timeout = 3
     brokers = conf["bootstrap.servers"].split(",")
     add = {k: v for k, v in conf.items() if k != "bootstrap.servers"}
@@ -279,19 +302,23 @@ def _fails_clearly(conf: dict[str, Any], side: str, secure: Secure, scan: Scan, 
     if side == "source":
         src = KafkaSource(brokers, [topic], tail=False, timeout=timeout, add_config=add)
         op.output("out", op.input("in", flow, src), TestingSink([]))
-        expected = "KafkaTimeoutError"
+        before: type[Exception] = KafkaTimeoutError  # what was raised before: still true
     else:
         sink = KafkaSink(brokers, topic, add_config={**add, "message.timeout.ms": timeout * 1000})
         op.output("out", op.input("in", flow, _one_message()), sink)
-        expected = "KafkaDeliveryError"
+        before = KafkaDeliveryError
     t = time.monotonic()
     with pytest.raises(Exception) as info:  # noqa: PT011 - bytewax wraps ours
         run_main(flow)
     elapsed = time.monotonic() - t
     text = _chain(info.value)
     scan.add(info.value)
-    assert expected in text
-    assert says in text, text[-2000:]
+    ours = _connector_error(info.value)
+    assert isinstance(ours, KafkaAuthenticationError), text[-2000:]
+    assert isinstance(ours, before)
+    # The refusal comes first: the broker did answer, it refused.
+    assert str(ours).startswith(first), str(ours)
+    assert says in ours.cause, ours.cause
     assert elapsed < timeout + 15, f"took {elapsed:.0f}s"
 
 
@@ -330,6 +357,24 @@ def test_topic_denied_by_acl_fails_clearly(secure, scan):
     assert "KafkaDeliveryError" in text
     assert f"delivery to topic {topic!r}" in text
     assert "TOPIC_AUTHORIZATION_FAILED" in text
+
+
+def test_a_missing_topic_the_user_may_create_is_not_created_by_reading_it(secure, scan):
+    """alice may create ``alice-*`` topics: a source asking for a missing one must not make it."""
+    missing = f"alice-missing-{uuid.uuid4().hex}"
+    alice = secure.conf("SASL_SSL")
+    brokers = alice["bootstrap.servers"].split(",")
+    add = {k: v for k, v in alice.items() if k != "bootstrap.servers"}
+    for _run in range(2):
+        flow = Dataflow("missing_read")
+        src = KafkaSource(brokers, [missing], tail=False, timeout=10, add_config=add)
+        op.output("out", op.input("in", flow, src), TestingSink([]))
+        with pytest.raises(Exception) as info:  # noqa: PT011
+            run_main(flow)
+        scan.add(info.value)
+        assert f"topic {missing!r} does not exist" in _chain(info.value)
+    admin = AdminClient(secure.broker.client_config())
+    assert missing not in admin.list_topics(timeout=10).topics
 
 
 def test_no_secret_in_reprs_logs_or_files(secure, scan):

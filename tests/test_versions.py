@@ -2,7 +2,8 @@
 
 Every package's ``pyproject.toml`` version, its ``__version__``, every pin of
 a sibling (``bytewax-kafka-x==V``) and the newest entry of its CHANGELOG
-must agree.
+must agree; each carries the repository's LICENSE (PEP 639 license files
+must sit beside the ``pyproject.toml``) and the same project URLs.
 """
 
 from __future__ import annotations
@@ -70,3 +71,22 @@ def test_changelog_names_the_version(path: Path) -> None:
     assert entries, f"{path.name}/CHANGELOG.md has no entry"
     newest = entries[0] if entries[0] != "Unreleased" else entries[1]
     assert newest == project(path)["version"]
+
+
+ROOT_LICENSE = (ROOT / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize("path", PACKAGES, ids=lambda p: p.name)
+def test_license_file_is_the_repositorys(path: Path) -> None:
+    meta = project(path)
+    assert meta["license"] == "Apache-2.0"
+    assert meta["license-files"] == ["LICENSE"]
+    assert (path / "LICENSE").read_text() == ROOT_LICENSE, f"{path.name}/LICENSE differs from LICENSE"
+
+
+def test_project_urls_agree() -> None:
+    urls = {project(p)["name"]: project(p)["urls"] for p in PACKAGES}
+    shared = {k: {u[k] for u in urls.values()} for k in ("Homepage", "Documentation", "Issues")}
+    assert all(len(v) == 1 for v in shared.values()), shared
+    for path in PACKAGES:
+        assert project(path)["urls"]["Changelog"].endswith(f"/packages/{path.name}/CHANGELOG.md")

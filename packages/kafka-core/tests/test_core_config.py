@@ -116,14 +116,14 @@ def test_reprs_do_not_show_add_config_values():
 
 @pytest.mark.parametrize("bad", ["localhost:9092", b"localhost:9092"])
 def test_brokers_as_a_string_is_a_type_error(bad):
-    with pytest.raises(TypeError, match="brokers must be a list of strings"):
+    with pytest.raises(TypeError, match="brokers must be an iterable and not a string"):
         KafkaSource(bad, ["t"])
-    with pytest.raises(TypeError, match="brokers must be a list of strings"):
+    with pytest.raises(TypeError, match="brokers must be an iterable and not a string"):
         KafkaSink(bad, "t")
 
 
 def test_topics_as_a_string_is_a_type_error():
-    with pytest.raises(TypeError, match="topics must be a list of strings"):
+    with pytest.raises(TypeError, match="topics must be an iterable and not a string"):
         KafkaSource(["b:1"], "in-topic")
 
 
@@ -138,3 +138,59 @@ def test_bad_parameters_are_rejected_at_construction():
         KafkaSource([], ["t"])
     with pytest.raises(TypeError, match="add_config"):
         KafkaSource(["b:1"], ["t"], add_config=[("a", "b")])  # type: ignore[arg-type]
+
+
+class FakeError:
+    """What librdkafka hands error_cb: a code and a text."""
+
+    def __init__(self, code: int, text: str) -> None:
+        self._code, self._text = code, text
+
+    def code(self) -> int:
+        return self._code
+
+    def str(self) -> str:
+        return self._text
+
+
+def test_a_refusal_reported_while_retrying_becomes_an_authentication_error_saying_so_first():
+    from confluent_kafka import KafkaError as CKError
+
+    from bytewax_kafka.core import KafkaAuthenticationError, KafkaTimeoutError
+    from bytewax_kafka.core.config import ClientErrors
+
+    errors = ClientErrors({"sasl.password": "hunter2-secret"})
+    errors(FakeError(CKError._TRANSPORT, "b:1/bootstrap: Connect failed"))
+    plain = errors.timeout_error("no Kafka broker at b:1 answered")
+    assert type(plain) is KafkaTimeoutError
+    assert "Connect failed" in str(plain)
+
+    errors(FakeError(CKError._AUTHENTICATION, "SASL authentication error: bad hunter2-secret"))
+    refused = errors.timeout_error("no Kafka broker at b:1 answered")
+    assert isinstance(refused, KafkaAuthenticationError)
+    assert isinstance(refused, KafkaTimeoutError)  # what was raised before
+    assert str(refused).startswith("the broker refused the client's credentials (SASL authentication error")
+    assert "no Kafka broker at b:1 answered" in str(refused)
+    assert "hunter2-secret" not in str(refused)
+    assert refused.tls is False
+
+    tls = ClientErrors({})
+    tls(FakeError(CKError._SSL, "SSL handshake failed: certificate verify failed"))
+    failed = tls.timeout_error("no Kafka broker at b:1 answered")
+    assert isinstance(failed, KafkaAuthenticationError)
+    assert str(failed).startswith("the TLS handshake with the broker failed (SSL handshake failed")
+    assert failed.tls is True
+
+
+def test_a_refused_delivery_is_both_a_delivery_and_an_authentication_error():
+    from bytewax_kafka.core import KafkaAuthenticationError, KafkaDeliveryError, KafkaDeliveryRefusedError
+
+    err = KafkaDeliveryRefusedError(
+        "out", -1, "Local: Message timed out", 3, cause="SASL authentication error"
+    )
+    assert isinstance(err, KafkaDeliveryError)
+    assert isinstance(err, KafkaAuthenticationError)
+    assert str(err).startswith("the broker refused the client's credentials (SASL authentication error): ")
+    assert "delivery to topic 'out' unassigned partition failed" in str(err)
+    assert "(2 more failed)" in str(err)
+    assert (err.topic, err.failed, err.cause) == ("out", 3, "SASL authentication error")

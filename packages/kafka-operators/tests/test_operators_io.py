@@ -298,22 +298,19 @@ def test_round_trip_with_two_processes(
         assert values == [v for k, v in sent if k == key], key
 
 
-def test_input_passes_timeout_and_consumer_layout_to_the_source(monkeypatch):
-    import bytewax_kafka.operators.io as io_mod
+def test_input_on_a_missing_topic_fails_every_run_and_creates_nothing(apache_kafka) -> None:
+    # Apache Kafka creates a topic a metadata request names (auto.create.topics.enable=true):
+    # the second run must fail as the first did, not read an empty topic.
+    from confluent_kafka.admin import AdminClient
 
-    seen: dict = {}
-    real = io_mod.KafkaSource
-
-    class Spy(real):  # type: ignore[misc, valid-type]
-        def __init__(self, *args, **kwargs):
-            seen.update(kwargs)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(io_mod, "KafkaSource", Spy)
-    from bytewax.dataflow import Dataflow
-
-    from bytewax_kafka import operators as kop
-
-    kop.input("in", Dataflow("t"), brokers=["b:1"], topics=["t"], timeout=7.5, consumer_per="partition")
-    assert seen["timeout"] == 7.5
-    assert seen["consumer_per"] == "partition"
+    missing = f"no-such-topic-{time.time_ns()}"
+    for run in range(2):
+        flow = Dataflow("missing")
+        kinp = kop.input("in", flow, brokers=apache_kafka.brokers, topics=[missing], tail=False, timeout=10)
+        op.output("out", kinp.oks, TestingSink([]))
+        with pytest.raises(BytewaxRuntimeError) as info:
+            run_main(flow)
+        cause = root_cause(info.value)
+        assert f"topic {missing!r} does not exist" in str(cause), f"run {run}: {cause}"
+    listed = AdminClient(apache_kafka.client_config()).list_topics(timeout=10).topics
+    assert missing not in listed

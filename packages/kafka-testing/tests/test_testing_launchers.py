@@ -144,8 +144,13 @@ def test_apache_kafka_with_invalid_config_fails_fast_with_log_tail():
     assert broker.workdir is None  # the temporary folder went with the failure
 
 
-def test_apache_kafka_that_exits_while_starting_fails_fast_with_log_tail(proc, tmp_path):
+def test_apache_kafka_that_exits_while_starting_fails_fast_with_log_tail(proc, tmp_path, monkeypatch):
     # The port is taken, so the broker process starts, fails to bind and exits.
+    # (The launcher refuses a port it sees taken before starting; here it does
+    # not look, as when another process takes the port in between.)
+    import bytewax_kafka.testing.kafka as kafka_module
+
+    monkeypatch.setattr(kafka_module, "refuse_busy_ports", lambda *_args, **_kwargs: None)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
@@ -269,3 +274,58 @@ def test_apache_kafka_hides_aborted_transactions(apache_kafka):
     assert [r.value for r in committed] == [b"committed"]
     everything = read_to_end(conf, topic, isolation_level="read_uncommitted")
     assert [r.value for r in everything] == [b"aborted", b"committed"]
+
+
+# -- readiness: only our own broker counts -----------------------------------------
+
+
+def test_each_tansu_gets_its_own_cluster_id_and_answers_with_it(tansu_broker):
+    assert isinstance(tansu_broker, Tansu)
+    md = AdminClient(tansu_broker.client_config()).list_topics(timeout=10)
+    assert md.cluster_id == tansu_broker.cluster_id
+    assert Tansu().cluster_id != tansu_broker.cluster_id
+
+
+def test_readiness_refuses_a_broker_of_another_cluster(tansu_broker):
+    from bytewax_kafka.testing.broker import wait_for_metadata
+
+    started = time.monotonic()
+    with pytest.raises(BrokerStartError) as info:
+        wait_for_metadata(
+            tansu_broker.client_config(),
+            expected_brokers=1,
+            timeout=30,
+            what="the broker we started",
+            log_tail=lambda: "<log>",
+            cluster_id="bytewax-kafka-not-this-one",
+        )
+    assert time.monotonic() - started < 10  # at the first answer, not at the timeout
+    message = str(info.value)
+    assert "the broker we started is not the broker answering" in message
+    assert repr(tansu_broker.cluster_id) in message
+
+
+def test_a_launcher_refuses_a_busy_port_before_starting(proc):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        broker = Tansu(port=port)
+        with pytest.raises(BrokerStartError, match=f"port {port} on 127.0.0.1 is already in use"):
+            broker.start()
+        assert broker.process is None  # nothing was started
+
+
+def test_helper_clients_log_through_python_logging(capfd, caplog):
+    from bytewax_kafka.testing import produce_messages
+    from bytewax_kafka.testing.logs import LOGGER_NAME
+
+    caplog.set_level("INFO", logger=LOGGER_NAME)
+    with pytest.raises(RuntimeError):
+        produce_messages(
+            f"127.0.0.1:{free_port()}", "t", [b"x"], timeout=5, config={"message.timeout.ms": 2000}
+        )
+    _out, err = capfd.readouterr()
+    assert [line for line in err.splitlines() if line.startswith("%3|")] == []
+    refused = [r for r in caplog.records if r.name == LOGGER_NAME and "Connection refused" in r.getMessage()]
+    assert len(refused) == 1, [r.getMessage() for r in refused]

@@ -15,10 +15,12 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED
 
 from bytewax_kafka.core.config import redact
 from bytewax_kafka.core.errors import (
+    KafkaAuthenticationError,
     KafkaConfigError,
     KafkaConnectorError,
     KafkaConsumeError,
     KafkaDeliveryError,
+    KafkaDeliveryRefusedError,
     KafkaPartitionsChangedError,
     KafkaTimeoutError,
     KafkaTopicError,
@@ -36,10 +38,12 @@ __all__ = [
     "OFFSET_STORED",
     "CommitProgress",
     "ExactlyOnce",
+    "KafkaAuthenticationError",
     "KafkaConfigError",
     "KafkaConnectorError",
     "KafkaConsumeError",
     "KafkaDeliveryError",
+    "KafkaDeliveryRefusedError",
     "KafkaEpochSink",
     "KafkaError",
     "KafkaPartitionsChangedError",

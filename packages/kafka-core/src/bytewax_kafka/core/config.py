@@ -8,7 +8,13 @@ from typing import Any
 
 from confluent_kafka import KafkaError as CKError
 
-from bytewax_kafka.core.errors import KafkaConfigError
+from bytewax_kafka.core.errors import (
+    KafkaAuthenticationError,
+    KafkaConfigError,
+    KafkaTimeoutError,
+    refusal,
+)
+from bytewax_kafka.core.logs import with_logger
 
 #: Setting names whose values are secrets. Matched case-insensitively; any
 #: name ending in ``password``, ``secret``, ``.key`` material or ``token`` also counts.
@@ -128,16 +134,23 @@ def scrub(text: str, config: Mapping[str, Any]) -> str:
 def check_addresses(name: str, value: Iterable[str]) -> list[str]:
     """Validate ``brokers``/``topics``: an iterable of non-empty strings, not a string.
 
+    A single string is refused with the words of Bytewax's own connector
+    (``"brokers must be an iterable and not a string"``), which tests of user
+    code match on, followed by the value and what to pass instead.
+
     Raises:
         TypeError: When ``value`` is a ``str``/``bytes`` or holds non-strings.
         ValueError: When it is empty.
     """
     if isinstance(value, str | bytes):
-        raise TypeError(f"{name} must be a list of strings, not a single {type(value).__name__}: {value!r}")
+        raise TypeError(
+            f"{name} must be an iterable and not a string: got the {type(value).__name__} {value!r}; "
+            f"pass a list of strings such as [{value!r}]"
+        )
     try:
         items = list(value)
     except TypeError:
-        raise TypeError(f"{name} must be a list of strings, got {type(value).__name__}") from None
+        raise TypeError(f"{name} must be an iterable of strings, got {type(value).__name__}") from None
     for item in items:
         if not isinstance(item, str):
             raise TypeError(f"{name} must hold strings, got {type(item).__name__}: {item!r}")
@@ -199,10 +212,13 @@ def make_client(factory: Any, config: Mapping[str, Any], what: str) -> Any:
     """Create a confluent-kafka client, turning bad settings into :class:`KafkaConfigError`.
 
     librdkafka rejects unknown or invalid settings at creation; the error
-    names the setting. Secret values never reach the message.
+    names the setting. Secret values never reach the message. The client's
+    log lines go to Python logging (:mod:`bytewax_kafka.core.logs`) unless
+    ``config`` names its own ``logger``.
     """
+    secrets = [v for k, v in config.items() if is_secret(k) and isinstance(v, str)]
     try:
-        return factory(dict(config))
+        return factory(with_logger(config, what, secrets))
     except Exception as exc:  # KafkaException, TypeError, ValueError from the C layer
         text = scrub(str(exc.args[0] if exc.args else exc), config)
         if hasattr(exc.args[0] if exc.args else None, "str"):
@@ -246,6 +262,35 @@ class ClientErrors:
         """``" (the client reported: ...)"``, or ``""`` when it reported nothing useful."""
         cause = self.cause()
         return f" (the client reported: {cause})" if cause else ""
+
+    def refused(self) -> tuple[str, bool] | None:
+        """What librdkafka reported when the broker refused the credentials or TLS failed.
+
+        Returns:
+            ``(report, tls)`` (``tls`` True for a failed TLS handshake), or None.
+        """
+        for code in (CKError._AUTHENTICATION, CKError._SSL):
+            if code in self._last:
+                return scrub(self._last[code], self._config), code == CKError._SSL
+        return None
+
+    def timeout_error(self, message: str) -> KafkaTimeoutError:
+        """The error for a request that timed out: :class:`KafkaAuthenticationError` when refused.
+
+        Args:
+            message: What timed out (``"no Kafka broker at ... answered ..."``).
+        """
+        refused = self.refused()
+        if refused is None:
+            return KafkaTimeoutError(f"{message}{self.hint()}")
+        cause, tls = refused
+        fix = (
+            "check ssl.ca.location (the CA that signed the broker's certificate), the client "
+            "certificate and key, and that the address is the broker's TLS listener"
+            if tls
+            else "check sasl.username, sasl.password and sasl.mechanism"
+        )
+        return KafkaAuthenticationError(f"{refusal(cause, tls=tls)}; {fix}. {message}", cause=cause, tls=tls)
 
 
 def watch_errors(config: Mapping[str, Any]) -> tuple[dict[str, Any], ClientErrors]:

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka import KafkaError as CKError
 
 from bytewax_kafka.core.config import make_client, scrub, watch_errors
+from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import NO_HEADERS, KafkaSourceMessage, _new, _SourceSlots
 
 if TYPE_CHECKING:
@@ -105,6 +106,8 @@ class WorkerConsumer:
         """
         if self._query is None:
             self._query = make_client(Consumer, self.config, "consumer")
+        else:
+            drain(self._query)  # log lines of its last look-ups: it never consumes
         return self._query
 
     def _topics_changed(self) -> None:
@@ -131,6 +134,7 @@ class WorkerConsumer:
             self.closed = True
             self.consumer.close()
             if self._query is not None:
+                drain(self._query)
                 self._query.close()
                 self._query = None
 

@@ -21,6 +21,25 @@ class KafkaTimeoutError(KafkaConnectorError, TimeoutError):
     """The cluster did not answer within the configured timeout (unreachable broker)."""
 
 
+class KafkaAuthenticationError(KafkaTimeoutError):
+    """The broker refused the client's credentials, or the TLS handshake failed.
+
+    librdkafka never raises these: it reports them and retries until the
+    request times out. The error is raised when the timeout ends (so it is a
+    :class:`KafkaTimeoutError`, as before), and its message says first what
+    was refused.
+
+    Attributes:
+        cause: What librdkafka reported (secret values removed).
+        tls: True for a failed TLS handshake, False for refused credentials.
+    """
+
+    def __init__(self, message: str, *, cause: str, tls: bool = False) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.tls = tls
+
+
 class KafkaTopicError(KafkaConnectorError):
     """A topic is missing, or cannot be read or written (authorization)."""
 
@@ -65,6 +84,33 @@ class KafkaDeliveryError(KafkaConnectorError):
         self.partition = partition
         self.error = error
         self.failed = failed
+
+
+class KafkaDeliveryRefusedError(KafkaAuthenticationError, KafkaDeliveryError):
+    """Messages were not delivered because the broker refused the credentials or TLS failed.
+
+    Both a :class:`KafkaAuthenticationError` and a :class:`KafkaDeliveryError`
+    (what a sink raised for it before).
+
+    Attributes:
+        cause: What librdkafka reported (secret values removed).
+        tls: True for a failed TLS handshake, False for refused credentials.
+    """
+
+    def __init__(
+        self, topic: str, partition: int, error: Any, failed: int, *, cause: str, tls: bool = False
+    ) -> None:
+        KafkaDeliveryError.__init__(self, topic, partition, error, failed)
+        self.cause = cause
+        self.tls = tls
+        self.args = (f"{refusal(cause, tls=tls)}: {self.args[0]}",)
+
+
+def refusal(cause: str, *, tls: bool) -> str:
+    """The first words of an authentication (``tls=False``) or TLS error, with librdkafka's report."""
+    if tls:
+        return f"the TLS handshake with the broker failed ({cause})"
+    return f"the broker refused the client's credentials ({cause})"
 
 
 class KafkaPartitionsChangedError(KafkaConnectorError):

@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError as CKError
 from confluent_kafka import KafkaException, Producer
 
 from bytewax_kafka.core.config import for_producer, make_client, scrub, watch_errors
-from bytewax_kafka.core.errors import KafkaDeliveryError, KafkaTimeoutError
+from bytewax_kafka.core.errors import KafkaDeliveryError, KafkaDeliveryRefusedError, KafkaTimeoutError
 from bytewax_kafka.core.messages import KafkaSinkMessage, KafkaSourceMessage, to_sink_message
 
 #: Producer settings applied unless ``add_config`` sets them.
@@ -199,12 +199,15 @@ class DeliveringProducer:
                     f" (largest message refused: {self.largest_failed} bytes of key and value; "
                     "larger than the topic's max.message.bytes or the broker's message.max.bytes)"
                 )
-            if self.timed_out:
-                err += self._errors.hint()  # why: authentication, TLS, unreachable, ...
+            refused = self._errors.refused() if self.timed_out else None
+            if self.timed_out and refused is None:
+                err += self._errors.hint()  # why: unreachable, unknown host, ...
             self.failures = 0
             self.first_failure = None
             self.largest_failed = 0
             self.timed_out = False
+            if refused is not None:  # the broker refused the credentials, or TLS failed
+                raise KafkaDeliveryRefusedError(topic, partition, err, n, cause=refused[0], tls=refused[1])
             raise KafkaDeliveryError(topic, partition, err, n)
 
     def flush(self) -> None:

@@ -26,8 +26,15 @@ from bytewax_kafka.core.config import (
 from bytewax_kafka.core.consumer import WorkerConsumer
 from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
 from bytewax_kafka.core.gc_tuning import tune_gc
+from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
-from bytewax_kafka.core.metadata import is_pattern, list_partitions, match_topics, partition_counts
+from bytewax_kafka.core.metadata import (
+    ADMIN_SETTINGS,
+    is_pattern,
+    list_partitions,
+    match_topics,
+    partition_counts,
+)
 from bytewax_kafka.core.metrics import LagGauge
 from bytewax_kafka.core.offsets import (
     StartingOffset,
@@ -213,6 +220,8 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": not self._tail,
+            # Look-ups of a topic by name must never create it.
+            "allow.auto.create.topics": False,
             "socket.connection.setup.timeout.ms": int(min(self._timeout, 30) * 1000),
             # librdkafka pauses fetching a partition for this long once its
             # local queue passes queued.min.messages (default 1 s); with a
@@ -233,7 +242,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         """Every partition of every topic, as ``"<partition>-<topic>"``; asked once."""
         with self._lock:
             if self._parts is None:
-                conf, errors = watch_errors(for_admin(self._base_config()))
+                conf, errors = watch_errors({**for_admin(self._base_config()), **ADMIN_SETTINGS})
                 admin = make_client(AdminClient, conf, "admin client")
                 try:
                     parts = list_partitions(
@@ -241,7 +250,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                     )
                 except KafkaTimeoutError as exc:
                     admin.poll(0)  # serves error_cb: what librdkafka saw while retrying
-                    raise KafkaTimeoutError(f"{exc}{errors.hint()}") from None
+                    raise errors.timeout_error(str(exc)) from None
                 self._parts = [_part_key(t, p) for t in parts for p in parts[t]]
                 self._known = {t: len(ps) for t, ps in parts.items()}
             return list(self._parts)
@@ -327,6 +336,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         try:
             return committed_offset(group, topic, partition, group_id, wait)
         finally:
+            drain(group)  # its log lines
             group.close()
 
     def _worker(self, step_id: str, for_part: str) -> WorkerConsumer:
@@ -512,10 +522,10 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
                 w.consumer.list_topics(timeout=min(w.timeout, 5.0))
                 w.down_since = None
             except Exception as exc:
-                raise KafkaTimeoutError(
+                raise w.errors.timeout_error(
                     f"every Kafka broker has been unreachable for {now - down:.0f}s while "
                     f"reading topic {self._topic!r} partition {self._partition}: "
-                    f"{scrub(str(exc), w.config)}{w.errors.hint()}"
+                    f"{scrub(str(exc), w.config)}"
                 ) from None
         if now - self._last_data > _IDLE_AFTER:
             self._awake = datetime.now(timezone.utc) + _IDLE_WAIT

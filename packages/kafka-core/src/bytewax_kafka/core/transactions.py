@@ -38,17 +38,16 @@ from bytewax.outputs import (
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bytewax_kafka.core.config import (
-    check_add_config,
-    check_addresses,
     for_consumer,
     for_producer,
     make_client,
     scrub,
 )
 from bytewax_kafka.core.errors import KafkaConnectorError
+from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.messages import KafkaSinkMessage
 from bytewax_kafka.core.producer import DeliveringProducer
-from bytewax_kafka.core.sink import produce_all
+from bytewax_kafka.core.sink import _SinkSettings, produce_all
 
 log = logging.getLogger(__name__)
 
@@ -267,10 +266,12 @@ def _part_name(index: int) -> str:
     return f"w{index}"
 
 
-class KafkaTrackedSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
+class KafkaTrackedSink(_SinkSettings, FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
     """The sink of exactly-once and commit-progress outputs: one partition per worker.
 
     Built by ``bytewax_kafka.operators.output``; not meant to be used alone.
+    Takes the same settings as :class:`~bytewax_kafka.core.KafkaSink`, checked
+    the same way when the flow is built.
     """
 
     def __init__(
@@ -279,10 +280,10 @@ class KafkaTrackedSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
         topic: str | None,
         add_config: Mapping[str, Any] | None,
         mode: ExactlyOnce | CommitProgress,
+        *,
+        gc_tuning: bool = True,
     ) -> None:
-        self._brokers = check_addresses("brokers", brokers)
-        self._topic = topic
-        self._add_config = check_add_config(add_config)
+        super().__init__(brokers, topic, add_config, gc_tuning)
         self._mode = mode
 
     def __repr__(self) -> str:
@@ -304,8 +305,9 @@ class KafkaTrackedSink(FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _TrackedPartition:
         """Build this worker's writer (transactional for exactly-once)."""
         index, _count = self._mode.tracker.worker()
-        base = {"bootstrap.servers": ",".join(self._brokers), **self._add_config}
-        return _TrackedPartition(step_id, index, base, self._topic, self._mode)
+        if self._gc_tuning:
+            tune_gc()
+        return _TrackedPartition(step_id, index, self.producer_config(), self._topic, self._mode)
 
 
 class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None]):

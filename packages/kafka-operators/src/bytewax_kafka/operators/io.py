@@ -91,6 +91,8 @@ def input(
     commit_progress: CommitProgress | None = None,
     timeout: float = 30.0,
     consumer_per: str = "worker",
+    metadata_interval: float | None = 60.0,
+    on_new_partitions: str = "raise",
     batches: bool = False,
     gc_tuning: bool = True,
 ) -> KafkaOpOut[Any, KafkaStepError[bytes | None, bytes | None]]:
@@ -124,6 +126,12 @@ def input(
             flow fails (see :class:`~bytewax_kafka.core.KafkaSource`).
         consumer_per: ``"worker"`` (default) or ``"partition"``: see
             :class:`~bytewax_kafka.core.KafkaSource`.
+        metadata_interval: Seconds between checks (with ``tail=True``) for
+            partitions added to the topics or new topics matching a
+            ``^pattern``; None turns the check off.
+        on_new_partitions: ``"raise"`` (default) stops the flow when such a
+            change is seen, so a supervisor restarts it and the new
+            partitions are read; ``"warn"`` logs it and keeps going.
         exactly_once: An :class:`~bytewax_kafka.core.ExactlyOnce` shared with
             an :func:`output` of this flow: outputs and consumed offsets are
             committed in one Kafka transaction per epoch, and this input
@@ -170,6 +178,8 @@ def input(
         raise_on_errors=False,
         timeout=timeout,
         consumer_per=consumer_per,
+        metadata_interval=metadata_interval,
+        on_new_partitions=on_new_partitions,
         exactly_once=exactly_once,
         batches=batches,
         gc_tuning=gc_tuning,
@@ -359,4 +369,4 @@ def output(
         return [(key, m) for m in batch]
 
     routed = op.flat_map_batch("route", tracked, to_own_worker)
-    op.output("kafka_output", routed, KafkaTrackedSink(brokers, topic, add_config, mode))
+    op.output("kafka_output", routed, KafkaTrackedSink(brokers, topic, add_config, mode, gc_tuning=gc_tuning))

@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from bytewax_kafka.testing.errors import BrokerStartError
+from bytewax_kafka.testing.logs import SILENT
 
 #: Features a test may need that not every broker has. Tests ask for them with
 #: ``@pytest.mark.kafka_features(...)``; the plugin skips, naming the gap.
@@ -104,8 +105,13 @@ def wait_for_metadata(
     what: str,
     log_tail: Callable[[], str],
     still_running: Callable[[], str | None] = lambda: None,
+    cluster_id: str | None = None,
 ) -> None:
     """Block until a metadata request lists ``expected_brokers`` brokers.
+
+    With ``cluster_id``, only an answer naming that cluster counts: a broker
+    of another cluster answering on the address (another process on the
+    port) fails the wait at once instead of passing for the one started.
 
     Args:
         config: Client settings (``bootstrap.servers`` and security).
@@ -115,15 +121,15 @@ def wait_for_metadata(
         log_tail: Returns the broker log's tail for the error message.
         still_running: Returns a reason when the broker process has died, so
             the wait fails at once instead of at the timeout.
+        cluster_id: The cluster id the broker was started with, if known.
 
     Raises:
         BrokerStartError: On timeout or when the process died; the message
             holds the broker log's tail.
     """
     deadline = time.monotonic() + timeout
-    # Refused connections are expected until the broker listens: librdkafka's
-    # error lines about them (log_level 3) would only be noise on the terminal.
-    admin = AdminClient({**config, "socket.connection.setup.timeout.ms": 2000, "log_level": 2})
+    # Silent: "Connection refused" until the broker listens is what a probe expects.
+    admin = AdminClient({**config, "socket.connection.setup.timeout.ms": 2000, **SILENT})
     last = "no answer yet"
     while True:
         dead = still_running()
@@ -140,6 +146,13 @@ def wait_for_metadata(
         except Exception as exc:  # KafkaException: transport errors while starting
             last = f"metadata request failed: {exc}"
         else:
+            if cluster_id is not None and md.cluster_id != cluster_id:
+                failure = (
+                    f"{what} is not the broker answering at {config.get('bootstrap.servers')}: "
+                    f"cluster {md.cluster_id!r} answered, not {cluster_id!r} (another broker "
+                    "holds the port)"
+                )
+                break
             if len(md.brokers) >= expected_brokers:
                 return
             last = f"metadata lists {len(md.brokers)} of {expected_brokers} brokers"

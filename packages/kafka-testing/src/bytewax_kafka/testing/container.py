@@ -1,8 +1,10 @@
 """Apache Kafka and Redpanda in Docker containers, through testcontainers.
 
-Only usable where a Docker engine answers; elsewhere :meth:`Container.start`
-raises :class:`~bytewax_kafka.testing.errors.BrokerUnavailable` naming the
-reason, which the pytest plugin turns into a skip.
+Only usable where a Docker engine answers and the ``containers`` extra is
+installed (``pip install 'bytewax-kafka-testing[containers]'``); elsewhere
+:meth:`Container.start` raises
+:class:`~bytewax_kafka.testing.errors.BrokerUnavailable` naming the reason,
+which the pytest plugin turns into a skip.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from bytewax_kafka.testing.broker import Broker, wait_for_metadata
 from bytewax_kafka.testing.errors import BrokerUnavailable
 from bytewax_kafka.testing.ports import free_port
 
+#: What to install when the packages for containers are missing.
+CONTAINERS_EXTRA = "the 'containers' extra is not installed (pip install 'bytewax-kafka-testing[containers]')"
+
 #: Official images used unless the caller names another.
 DEFAULT_IMAGES = {
     "kafka": "apache/kafka:4.1.1",
@@ -26,8 +31,9 @@ def docker_unavailable_reason() -> str | None:
     """Why no Docker engine can be used here, or None when one answers."""
     try:
         import docker
-    except ImportError:
-        return "the 'docker' package is not installed"
+        import testcontainers  # noqa: F401 - what start() uses
+    except ImportError as exc:
+        return f"{CONTAINERS_EXTRA}: {exc}"
     # docker-py leaves the socket of a failed connection open. Collect it here,
     # quietly, instead of in whatever test the garbage collector interrupts next
     # (where ``-W error`` turns the ResourceWarning into a failure).

@@ -11,6 +11,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bytewax_kafka.testing.logs import logged
+
 Config = Mapping[str, Any]
 
 
@@ -20,9 +22,10 @@ def unique_topic(prefix: str = "test") -> str:
 
 
 def _conf(target: str | Config) -> dict[str, Any]:
+    # librdkafka's log lines go to Python logging (bytewax_kafka.testing.logs).
     if isinstance(target, str):
-        return {"bootstrap.servers": target}
-    return dict(target)
+        return logged({"bootstrap.servers": target})
+    return logged(target)
 
 
 def create_topic(
@@ -64,7 +67,8 @@ def create_topic(
 
 def wait_for_partitions(target: str | Config, topic: str, partitions: int, *, timeout: float = 30.0) -> None:
     """Block until metadata shows ``partitions`` partitions of ``topic``, each with a leader."""
-    admin = AdminClient(_conf(target))
+    # Asked by name: forbid auto-creation, or a broker would create a topic this only waits for.
+    admin = AdminClient({**_conf(target), "allow.auto.create.topics": False})
     deadline = time.monotonic() + timeout
     seen = "no metadata"
     while time.monotonic() < deadline:

@@ -22,7 +22,7 @@ from typing import Any
 from bytewax_kafka.testing.broker import Broker, wait_for_metadata
 from bytewax_kafka.testing.errors import BrokerStartError, BrokerUnavailable
 from bytewax_kafka.testing.jars import kafka_libs, kafka_version
-from bytewax_kafka.testing.ports import LOOPBACK, free_ports
+from bytewax_kafka.testing.ports import LOOPBACK, free_ports, refuse_busy_ports
 from bytewax_kafka.testing.process import ManagedProcess, tail
 from bytewax_kafka.testing.security import KafkaSecurity
 
@@ -385,6 +385,17 @@ class ApacheKafkaCluster(Broker):
         """Format (first time only), start every node, wait for all to register."""
         if not self.nodes:
             self._build_nodes()
+        if not any(node.wanted for node in self.nodes):
+            ports = [
+                p
+                for node in self.nodes
+                for p in (node.broker_port, node.controller_port, *node.client_ports.values())
+            ]
+            try:
+                refuse_busy_ports(ports, f"Apache Kafka {self.version} ({self.kind})")
+            except BrokerStartError:
+                self.stop()
+                raise
         try:
             with ThreadPoolExecutor(max_workers=self.n) as pool:
                 list(pool.map(lambda node: node.prepare(), self.nodes))
@@ -405,6 +416,7 @@ class ApacheKafkaCluster(Broker):
             what=f"Apache Kafka {self.version} ({self.kind})",
             log_tail=self.log_tail,
             still_running=self._dead_node,
+            cluster_id=self.cluster_id,
         )
 
     def _dead_node(self) -> str | None:

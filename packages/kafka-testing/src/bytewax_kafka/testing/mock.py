@@ -7,6 +7,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from bytewax_kafka.testing.broker import Broker, wait_for_metadata
+from bytewax_kafka.testing.logs import logged
 
 #: Partitions the mock cluster gives every topic it creates on first use.
 MOCK_PARTITIONS = 4
@@ -52,9 +53,8 @@ class MockCluster(Broker):
         conf: dict[str, Any] = {
             "bootstrap.servers": "mock:1",
             "test.mock.num.brokers": self.num_brokers,
-            "log_level": 3,
         }
-        self._holder = Producer(conf)
+        self._holder = Producer(logged(conf))
         md = self._holder.list_topics(timeout=10)
         self._bootstrap = ",".join(f"{b.host}:{b.port}" for b in md.brokers.values())
         wait_for_metadata(

@@ -1,7 +1,8 @@
 """pytest plugin: a broker per session, topic factories and produce/read helpers.
 
 Registered through the ``pytest11`` entry point, so any project that installs
-``bytewax-kafka-testing`` gets:
+``bytewax-kafka-testing[pytest]`` gets (pytest imports it only when pytest
+runs, so the entry point costs nothing where pytest is absent):
 
 - ``--kafka-broker`` (or ``BYTEWAX_KAFKA_BROKER``): ``kafka`` (default),
   ``kafka-cluster``, ``tansu``, ``mock``, ``redpanda``, ``kafka-container`` or
@@ -28,7 +29,13 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
+try:
+    import pytest
+except ImportError as exc:  # imported by hand without the extra; pytest itself always has it
+    raise ImportError(
+        "bytewax_kafka.testing.plugin is a pytest plugin and needs pytest: "
+        "pip install 'bytewax-kafka-testing[pytest]'"
+    ) from exc
 
 from bytewax_kafka.testing.broker import FEATURES, Broker
 from bytewax_kafka.testing.errors import BrokerUnavailable
@@ -40,6 +47,7 @@ from bytewax_kafka.testing.helpers import (
     read_to_end,
     unique_topic,
 )
+from bytewax_kafka.testing.logs import logged
 from bytewax_kafka.testing.mock import MOCK_PARTITIONS
 from bytewax_kafka.testing.spec import broker_from_spec
 
@@ -160,7 +168,7 @@ def make_topic_factory(broker: Broker) -> tuple[TopicFactory, list[str]]:
                 )
             from confluent_kafka import Producer
 
-            Producer(broker.client_config()).list_topics(topic=name, timeout=10)
+            Producer(logged(broker.client_config())).list_topics(topic=name, timeout=10)
             made.append(name)
             return name
         rf = replication_factor or min(3, broker.expected_brokers)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
+
+from bytewax_kafka.testing.errors import BrokerStartError
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,3 +36,32 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    """True when another socket listens on (or holds) ``host:port``.
+
+    Binds as a broker would (``SO_REUSEADDR``, so connections of an earlier
+    process still closing do not count) and releases the port at once.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
+def refuse_busy_ports(ports: Iterable[int], what: str, host: str = LOOPBACK) -> None:
+    """Raise before starting ``what`` when one of ``ports`` is already taken.
+
+    Raises:
+        BrokerStartError: Naming the first busy port.
+    """
+    for port in ports:
+        if port_in_use(port, host):
+            raise BrokerStartError(
+                f"cannot start {what}: port {port} on {host} is already in use (another broker, "
+                "or another program, listens there); choose another port or stop that process"
+            )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 from bytewax_kafka.testing.broker import Broker, wait_for_metadata
 from bytewax_kafka.testing.errors import BrokerUnavailable
-from bytewax_kafka.testing.ports import LOOPBACK, free_port
+from bytewax_kafka.testing.ports import LOOPBACK, free_port, refuse_busy_ports
 from bytewax_kafka.testing.process import ManagedProcess, tail
 
 
@@ -51,6 +52,9 @@ class Tansu(Broker):
         storage: Tansu storage URL (default ``memory://tansu/``).
         workdir: Folder for the log (temporary when None).
         start_timeout: Seconds to wait for readiness.
+        cluster_id: Tansu's ``--cluster-id``; a new unique one when None. Only
+            a broker answering with it counts as ready, so another process
+            on the port is never taken for this one.
 
     Example:
         >>> with Tansu() as broker:
@@ -67,8 +71,10 @@ class Tansu(Broker):
         storage: str = "memory://tansu/",
         workdir: Path | str | None = None,
         start_timeout: float = 30.0,
+        cluster_id: str | None = None,
     ) -> None:
         self.port = port
+        self.cluster_id = cluster_id or f"bytewax-kafka-{uuid.uuid4().hex}"
         self.storage = storage
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir is not None else None
@@ -99,6 +105,7 @@ class Tansu(Broker):
             self.workdir = Path(tempfile.mkdtemp(prefix="bytewax-kafka-tansu-"))
         if self.port is None:
             self.port = free_port()
+        refuse_busy_ports([self.port], f"Tansu on {LOOPBACK}:{self.port}")
         url = f"tcp://{LOOPBACK}:{self.port}"
         self.process = ManagedProcess(
             [
@@ -110,6 +117,8 @@ class Tansu(Broker):
                 url,
                 "--storage-engine",
                 self.storage,
+                "--cluster-id",
+                self.cluster_id,
             ],
             self.workdir / "tansu.log",
             env={"RUST_LOG": "warn"},
@@ -124,6 +133,7 @@ class Tansu(Broker):
                 what="Tansu",
                 log_tail=self.log_tail,
                 still_running=lambda: None if proc.alive() else f"exit code {proc.returncode()}",
+                cluster_id=self.cluster_id,
             )
         except BaseException:
             self.stop()
