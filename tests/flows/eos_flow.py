@@ -2,7 +2,8 @@
 
 BWK_BROKERS, BWK_IN, BWK_OUT: addresses and topics; BWK_APP: the
 ExactlyOnce name; BWK_RATE: messages per second per worker (throttle, so
-kills land mid-run). Every third message is filtered out and every fifth is
+kills land mid-run); BWK_COMMIT_TIMEOUT: the ExactlyOnce ``commit_timeout``
+(seconds, default 30). Every third message is filtered out and every fifth is
 doubled (flat_map), so the output is not just a copy of the input.
 """
 
@@ -19,7 +20,7 @@ from bytewax_kafka.core import ExactlyOnce, KafkaSinkMessage
 
 BROKERS = os.environ["BWK_BROKERS"].split(",")
 RATE = float(os.environ.get("BWK_RATE", "0"))
-EOS = ExactlyOnce(os.environ["BWK_APP"])
+EOS = ExactlyOnce(os.environ["BWK_APP"], commit_timeout=float(os.environ.get("BWK_COMMIT_TIMEOUT", "30")))
 
 
 def expand(batch: list) -> list:

@@ -13,6 +13,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError as CKError
 
+from bytewax_kafka.core.deadline import bounded
 from bytewax_kafka.core.errors import KafkaTimeoutError, KafkaTopicError
 
 
@@ -32,7 +33,7 @@ def list_partitions(
         KafkaTopicError: When a topic is missing or not authorized.
     """
     try:
-        md = admin.list_topics(timeout=timeout)
+        md = bounded("a metadata request (list_topics)", timeout, admin.list_topics, timeout=timeout)
     except Exception as exc:  # KafkaException(_TRANSPORT / _TIMED_OUT)
         raise KafkaTimeoutError(
             f"no Kafka broker at {brokers} answered a metadata request within {timeout:.0f}s "
@@ -107,7 +108,13 @@ def partition_counts(md: Any, topics: Iterable[str]) -> dict[str, int]:
 
 def _one(admin: Any, topic: str, timeout: float, brokers: str) -> Any:
     try:
-        md = admin.list_topics(topic=topic, timeout=timeout)
+        md = bounded(
+            f"a metadata request for topic {topic!r}",
+            timeout,
+            admin.list_topics,
+            topic=topic,
+            timeout=timeout,
+        )
     except Exception as exc:
         raise KafkaTimeoutError(
             f"no Kafka broker at {brokers} answered a metadata request for topic {topic!r} "

@@ -116,7 +116,11 @@ class Proxy:
         """Cut data into packets of ``average_size`` +- ``size_variation`` bytes, ``delay_us`` apart."""
         return self.toxic(
             "slicer",
-            {"average_size": int(average_size), "size_variation": int(size_variation), "delay": int(delay_us)},
+            {
+                "average_size": int(average_size),
+                "size_variation": int(size_variation),
+                "delay": int(delay_us),
+            },
             direction=direction,
         )
 

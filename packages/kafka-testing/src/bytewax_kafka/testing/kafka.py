@@ -252,7 +252,9 @@ class ApacheKafkaCluster(Broker):
         self.security = security
         self.nodes: list[KafkaNode] = []
         if proxied and security is not None:
-            raise ValueError("proxied=True cannot be combined with security (the proxied listener is PLAINTEXT)")
+            raise ValueError(
+                "proxied=True cannot be combined with security (the proxied listener is PLAINTEXT)"
+            )
         self._proxied = ProxiedListeners() if proxied else None
 
     # -- layout -----------------------------------------------------------------

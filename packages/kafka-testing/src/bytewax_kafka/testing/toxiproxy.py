@@ -107,11 +107,15 @@ def _build(version: str, target: Path) -> None:
         )
     except subprocess.TimeoutExpired as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ToxiproxyUnavailable(f"building Toxiproxy {version} took more than {exc.timeout:.0f}s") from None
+        raise ToxiproxyUnavailable(
+            f"building Toxiproxy {version} took more than {exc.timeout:.0f}s"
+        ) from None
     if proc.returncode != 0 or not (staging / "server").exists():
         shutil.rmtree(staging, ignore_errors=True)
         out = (proc.stdout + proc.stderr)[-4000:]
-        raise ToxiproxyUnavailable(f"building Toxiproxy {version} with Go failed (exit {proc.returncode}):\n{out}")
+        raise ToxiproxyUnavailable(
+            f"building Toxiproxy {version} with Go failed (exit {proc.returncode}):\n{out}"
+        )
     bin_dir = target / "bin"
     if bin_dir.exists():
         shutil.rmtree(bin_dir)
@@ -151,7 +155,7 @@ class ToxiproxyClient:
             self.api + path, data=data, method=method, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace").strip()
@@ -164,8 +168,9 @@ class ToxiproxyClient:
         """The server's version (a readiness check)."""
         req = urllib.request.Request(self.api + "/version")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                return resp.read().decode(errors="replace").strip()
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                text: str = resp.read().decode(errors="replace").strip()
+                return text
         except (urllib.error.URLError, OSError) as exc:
             raise ToxiproxyError(f"Toxiproxy at {self.api} did not answer GET /version: {exc}") from None
 
