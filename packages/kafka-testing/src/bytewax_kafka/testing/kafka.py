@@ -398,6 +398,8 @@ class ApacheKafkaCluster(Broker):
 
     def start(self) -> None:
         """Format (first time only), start every node, wait for all to register."""
+        if self._proxied is not None:
+            self._proxied.check()
         if not self.nodes:
             self._build_nodes()
         try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bytewax_kafka.testing.faults import NetworkFaults, Proxy
 from bytewax_kafka.testing.ports import LOOPBACK, free_ports
-from bytewax_kafka.testing.toxiproxy import Toxiproxy
+from bytewax_kafka.testing.toxiproxy import Toxiproxy, toxiproxy_bin
 
 if TYPE_CHECKING:
     from bytewax_kafka.testing.kafka import KafkaNode
@@ -33,6 +33,14 @@ class ProxiedListeners:
         self.ports: list[tuple[int, int]] = []
         self.toxiproxy: Toxiproxy | None = None
         self.faults: NetworkFaults | None = None
+
+    def check(self) -> None:
+        """Make sure Toxiproxy can run (built once), before any node starts.
+
+        Raises:
+            ToxiproxyUnavailable: No binary, and none can be built here.
+        """
+        toxiproxy_bin()
 
     def configure(self, nodes: Sequence[KafkaNode]) -> None:
         """Add the ``EXTERNAL`` listener to every node's ``server.properties`` (before it is written)."""
