@@ -4,8 +4,9 @@ Topics have replication factor 3 and ``min.insync.replicas=2``; producers
 use ``acks=all`` (librdkafka's default). The flow (``tests/flows/fault_flow.py``)
 copies numbered input records with bytewax recovery on (``-s 1``), throttled
 so that every fault lands mid-run. After each test every input record must
-be in the output (at-least-once: no loss); duplicates are counted and
-printed (``[name] ...`` lines; ``BWK_FIGURES=path`` collects them as JSON).
+be in the output (at-least-once: no loss; for exactly-once, every output
+once under ``read_committed``); duplicates are counted and printed
+(``[name] ...`` lines; ``BWK_FIGURES=path`` collects them as JSON).
 
 These tests use the session's ``apache_kafka_cluster`` (started with a 3 s
 broker session timeout, see the plugin) and leave it whole: every node they
@@ -15,15 +16,19 @@ stop, kill or pause runs again, with full ISRs, before they return.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from bytewax_kafka.testing import produce_n, read_to_end
 from faultkit import (
     FlowProcess,
     Report,
     check_copy,
+    check_exactly_once,
+    eos_expected,
     errors_in,
     flow_cmd,
     flow_env,
@@ -220,3 +225,63 @@ def test_all_brokers_down_for_20s_ride_out_or_fail_clearly(cluster, broker_topic
         assert not missing, f"{name}: {len(missing)} input records lost, e.g. {sorted(missing)[:5]}"
         report[f"{name}_duplicates"] = duplicates
     report.show()
+
+
+def _wait_in_sync(conf, topics, timeout: float = 120) -> None:
+    """Every replica of ``topics`` and of the internal topics (offsets, transactions) back in sync."""
+    md = AdminClient(dict(conf)).list_topics(timeout=10)
+    internal = [t for t in ("__consumer_offsets", "__transaction_state") if t in md.topics]
+    wait_full_isr(conf, [*topics, *internal], timeout=timeout)
+
+
+@pytest.mark.parametrize("mode", ["at-least-once", "exactly-once"])
+def test_rolling_restart_loses_nothing(mode, cluster, broker_topic_factory, tmp_path):
+    """Each node in turn: controlled shutdown, restart, back in the ISR; a flow runs throughout.
+
+    ``acks=all`` (librdkafka's default) on topics with ``min.insync.replicas=2``: a write
+    is acknowledged by two replicas, so one node down never loses it. Exactly-once
+    must also write nothing twice (``read_committed``).
+    """
+    n = 24_000
+    conf, src, (dst,), expected = _setup(cluster, broker_topic_factory, n)
+    if mode == "at-least-once":
+        env = flow_env(brokers=cluster.bootstrap_servers, **{"in": src, "out": dst}, rate=500)
+        cmd = flow_cmd("fault_flow", init_recovery(tmp_path / "rec"))
+    else:
+        env = flow_env(
+            brokers=cluster.bootstrap_servers, **{"in": src, "out": dst}, app=f"eos-{src}", rate=500
+        )
+        cmd = [sys.executable, "-m", "bytewax.run", "eos_flow:flow", "-w", "1", "-s", "1"]
+    flow = FlowProcess(cmd, env, tmp_path / "flow.log").start()
+    report = Report(f"rolling-restart-{mode}")
+    down, back = [], []
+    time.sleep(3)
+    for index in range(len(cluster.nodes)):
+        assert flow.poll() is None, f"the flow ended before node {index + 1} was restarted:\n{flow.tail()}"
+        t = time.monotonic()
+        cluster.stop_node(index)
+        down.append(round(time.monotonic() - t, 1))
+        t = time.monotonic()
+        cluster.restart_node(index)
+        _wait_in_sync(conf, [src, dst])
+        back.append(round(time.monotonic() - t, 1))
+    code = flow.wait(timeout=n / 500 + 180)
+    assert code == 0, flow.tail()
+    report["stop_s"] = down
+    report["back_in_isr_s"] = back
+    report["run_s"] = round(flow.ended - flow.started, 1)
+    report["undisturbed_s"] = n / 500
+    if mode == "at-least-once":
+        missing, duplicates = check_copy(expected, (r.value for r in read_to_end(conf, dst)))
+        report["lost"] = len(missing)
+        report["duplicates"] = duplicates
+        report.show()
+        assert not missing, f"{len(missing)} input records lost, e.g. {sorted(missing)[:5]}"
+    else:
+        committed = read_to_end(conf, dst, isolation_level="read_committed", timeout=120)
+        lost, duplicates = check_exactly_once(eos_expected(n), (r.value for r in committed))
+        report["lost"] = lost
+        report["duplicates"] = duplicates
+        report.show()
+        assert lost == 0, f"{lost} outputs missing from the committed output"
+        assert duplicates == 0, f"{duplicates} outputs committed twice"

@@ -193,7 +193,9 @@ COMMIT_TIMEOUT = 20.0
 GRACE = 2.0
 
 
-@pytest.mark.parametrize("kill", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["no-kill", "then-sigkill"])
+@pytest.mark.parametrize(
+    "kill", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["no-kill", "then-sigkill"]
+)
 def test_exactly_once_through_a_10s_partition_never_hangs(
     kill, proxied_kafka, network_faults, broker_topic_factory, tmp_path
 ):

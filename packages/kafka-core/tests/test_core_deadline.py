@@ -75,7 +75,9 @@ def test_the_process_exits_although_a_call_is_still_stuck(tmp_path):
         """
     )
     t = time.monotonic()
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
     assert run.returncode == 0, run.stderr
     assert "raised: committing the transaction did not return" in run.stdout
     assert time.monotonic() - t < 15
@@ -95,7 +97,7 @@ def test_a_stuck_transactional_call_fails_with_kafka_transaction_error(mock_clus
     assert text.startswith("worker 0: sending offsets to the transaction (sleep) did not return within 2.")
     assert "commit_timeout=0.5s" in text
     # Nothing more is tried on a producer stuck inside librdkafka, and nothing waits for it.
-    with pytest.raises(KafkaTransactionError, match="not attempted .* sleep earlier never returned"):
+    with pytest.raises(KafkaTransactionError, match=r"not attempted .* sleep earlier never returned"):
         part._call("committing the transaction", part._producer.producer.commit_transaction, 0.5)
     t = time.monotonic()
     part.close()

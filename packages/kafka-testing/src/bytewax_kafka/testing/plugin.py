@@ -313,7 +313,7 @@ def proxied_kafka_cluster() -> Iterator[Broker]:
 
 @pytest.fixture
 def network_faults(proxied_kafka: Any) -> Iterator[NetworkFaults]:
-    """Faults on ``proxied_kafka``'s proxied listener; every toxic removed and the proxy enabled after the test."""
+    """Faults on ``proxied_kafka``'s proxied listener; all undone after the test."""
     faults: NetworkFaults = proxied_kafka.faults
     faults.clear()
     try:
