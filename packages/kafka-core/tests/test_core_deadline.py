@@ -8,11 +8,13 @@ with the GIL released. The end-to-end case (librdkafka's
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +104,53 @@ def test_a_stuck_transactional_call_fails_with_kafka_transaction_error(mock_clus
     t = time.monotonic()
     part.close()
     assert time.monotonic() - t < 12
+
+
+#: librdkafka calls that wait for the cluster: ours must run them through core/deadline.py.
+BLOCKING = {
+    "flush",
+    "list_topics",
+    "committed",
+    "offsets_for_times",
+    "get_watermark_offsets",
+    "close",
+    "commit",
+    "init_transactions",
+    "send_offsets_to_transaction",
+    "commit_transaction",
+    "abort_transaction",
+}
+
+
+def _allowed(module: str, call: ast.Call) -> bool:
+    name = call.func.attr  # type: ignore[attr-defined]
+    if name == "flush" and [ast.unparse(a) for a in call.args] == ["0"]:
+        return True  # serves callbacks, waits for nothing
+    if name == "get_watermark_offsets" and any(
+        k.arg == "cached" and ast.unparse(k.value) == "True" for k in call.keywords
+    ):
+        return True  # the client's own cache, no request
+    receiver = ast.unparse(call.func.value)  # type: ignore[attr-defined]
+    if receiver == "self._producer" or receiver.endswith("calls"):
+        return True  # our DeliveringProducer (its flush is bounded) and Deadlines
+    return module == "recovery.py" and receiver == "db"  # sqlite, not Kafka
+
+
+def test_no_blocking_librdkafka_call_without_our_deadline():
+    """Every blocking call in the connectors' code is handed to Deadlines/bounded, never made directly."""
+    import bytewax_kafka.core
+    import bytewax_kafka.operators
+
+    direct = []
+    for package in (bytewax_kafka.core, bytewax_kafka.operators):
+        for path in sorted(Path(package.__file__).parent.glob("*.py")):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in BLOCKING
+                    and not _allowed(path.name, node)
+                ):
+                    direct.append(f"{path.name}:{node.lineno}: {ast.unparse(node)[:80]}")
+    assert not direct, "blocking librdkafka calls without our deadline:\n" + "\n".join(direct)
