@@ -249,8 +249,15 @@ class Report:
 
 def eos_expected(n: int) -> Counter[bytes]:
     """What ``tests/flows/eos_flow.py`` writes for inputs ``b"0"`` .. ``n - 1``: each output once."""
+    return eos_outputs(str(i).encode() for i in range(n))
+
+
+def eos_outputs(inputs: Iterable[bytes | None]) -> Counter[bytes]:
+    """What ``tests/flows/eos_flow.py`` writes for these input values (each output once per input)."""
     out: Counter[bytes] = Counter()
-    for i in range(n):
+    for value in inputs:
+        assert value is not None
+        i = int(value)
         if i % 3 == 0:
             continue
         out[str(i).encode()] += 1

@@ -218,6 +218,8 @@ def test_cli_kafka_proxied_prints_both_addresses_and_the_api(tmp_path, proc):
         if cli.poll() is None:
             cli.kill()
             cli.wait()
+        if cli.stdout is not None:
+            cli.stdout.close()
     assert code == 0, (tmp_path / "stderr.txt").read_text()[-3000:]
     assert "curl" in (tmp_path / "stderr.txt").read_text()
     proc.wait_closed(api.removeprefix("http://"))

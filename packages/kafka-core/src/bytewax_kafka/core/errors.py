@@ -25,7 +25,7 @@ class KafkaCallTimeout(KafkaTimeoutError):
     """A blocking librdkafka call did not return within the deadline we gave it.
 
     librdkafka does not always keep its own timeouts (see
-    :mod:`bytewax_kafka.core.deadline`); this is raised instead of waiting
+    ``bytewax_kafka.core.deadline``); this is raised instead of waiting
     for ever. The call goes on running on an abandoned daemon thread, which
     never keeps the process from exiting.
 
