@@ -235,3 +235,22 @@ def test_fetch_toxiproxy_prints_the_binary():
     binary = Path(result.stdout.strip())
     assert binary.is_file()
     assert os.access(binary, os.X_OK)
+
+
+@pytest.mark.slow
+def test_proxied_cluster_has_one_proxy_per_node_and_cuts_one_node_alone(proxied_kafka_cluster):
+    cluster = proxied_kafka_cluster
+    proxied = cluster.proxied_bootstrap.split(",")
+    assert len(proxied) == 3
+    md = AdminClient({"bootstrap.servers": cluster.proxied_bootstrap}).list_topics(timeout=20)
+    assert {f"{b.host}:{b.port}" for b in md.brokers.values()} == set(proxied)
+    assert [p.name for p in cluster.faults] == ["kafka-1", "kafka-2", "kafka-3"]
+    topic = create_topic(cluster.bootstrap_servers, f"proxied-{uuid.uuid4().hex}", replication_factor=3)
+    with cluster.faults.node(0).partition():
+        # Node 1 is cut off from proxied clients; through the others they still work.
+        with pytest.raises(KafkaException):
+            AdminClient({"bootstrap.servers": proxied[0]}).list_topics(timeout=2)
+        others = ",".join(proxied[1:])
+        assert len(AdminClient({"bootstrap.servers": others}).list_topics(timeout=20).brokers) == 3
+    produce_messages(cluster.proxied_bootstrap, topic, [b"after the cut"])
+    assert [r.value for r in read_to_end(cluster.bootstrap_servers, topic)] == [b"after the cut"]
