@@ -292,62 +292,65 @@ def test_rolling_restart_loses_nothing(mode, cluster, broker_topic_factory, tmp_
         cmd = [sys.executable, "-m", "bytewax.run", "eos_flow:flow", "-w", "1", "-s", "1"]
     flow = FlowProcess(cmd, env, tmp_path / "flow.log").start()
     feeder = _Feeder(conf, src, first=1_000)
-    report = Report(f"rolling-restart-{mode}")
-    down, back, failures = [], [], []
+    try:
+        report = Report(f"rolling-restart-{mode}")
+        down, back, failures = [], [], []
 
-    def supervise() -> None:  # restart a flow that failed with KafkaTransactionError
-        code = flow.poll()
-        if code is None:
-            return
-        errors = [e for e in errors_in(flow.text()) if "KafkaTransactionError" in e]
-        assert mode == "exactly-once", f"the flow ended (exit {code}):\n{flow.tail()}"
-        assert code != 0, "the tailing flow ended"
-        assert errors, flow.tail()
-        assert len(failures) < 3, f"the flow failed {len(failures) + 1} times:\n{flow.tail()}"
-        failures.append(errors[-1][:160])
-        flow.start()
+        def supervise() -> None:  # restart a flow that failed with KafkaTransactionError
+            code = flow.poll()
+            if code is None:
+                return
+            errors = [e for e in errors_in(flow.text()) if "KafkaTransactionError" in e]
+            assert mode == "exactly-once", f"the flow ended (exit {code}):\n{flow.tail()}"
+            assert code != 0, "the tailing flow ended"
+            assert errors, flow.tail()
+            assert len(failures) < 3, f"the flow failed {len(failures) + 1} times:\n{flow.tail()}"
+            failures.append(errors[-1][:160])
+            flow.start()
 
-    time.sleep(3)
-    for index in range(len(cluster.nodes)):
-        supervise()
-        t = time.monotonic()
-        cluster.stop_node(index)
-        down.append(round(time.monotonic() - t, 1))
-        t = time.monotonic()
-        cluster.restart_node(index)
-        _wait_in_sync(conf, [src, dst])
-        back.append(round(time.monotonic() - t, 1))
-    n = feeder.stop()
-    report["records"] = n
-    report["stop_s"] = down
-    report["back_in_isr_s"] = back
-
-    # Wait until the (committed) output holds every input, then stop the tailing flow.
-    deadline = time.monotonic() + 120
-    if mode == "at-least-once":
-        expected = {(r.partition, r.offset) for r in read_to_end(conf, src)}
-        while True:
+        time.sleep(3)
+        for index in range(len(cluster.nodes)):
             supervise()
-            missing, duplicates = check_copy(expected, (r.value for r in read_to_end(conf, dst)))
-            if not missing or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        report["lost"] = len(missing)
-    else:
-        want = eos_outputs(r.value for r in read_to_end(conf, src))
-        while True:
-            supervise()
-            committed = read_to_end(conf, dst, isolation_level="read_committed", timeout=60)
-            lost, duplicates = check_exactly_once(want, (r.value for r in committed))
-            if not lost or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        report["lost"] = lost
-        report["kafka_transaction_errors"] = len(failures)
-        if failures:
-            report["error"] = failures[0]
-    assert flow.poll() is None, flow.tail()
-    flow.kill()
+            t = time.monotonic()
+            cluster.stop_node(index)
+            down.append(round(time.monotonic() - t, 1))
+            t = time.monotonic()
+            cluster.restart_node(index)
+            _wait_in_sync(conf, [src, dst])
+            back.append(round(time.monotonic() - t, 1))
+        n = feeder.stop()
+        report["records"] = n
+        report["stop_s"] = down
+        report["back_in_isr_s"] = back
+
+        # Wait until the (committed) output holds every input, then stop the tailing flow.
+        deadline = time.monotonic() + 120
+        if mode == "at-least-once":
+            expected = {(r.partition, r.offset) for r in read_to_end(conf, src)}
+            while True:
+                supervise()
+                missing, duplicates = check_copy(expected, (r.value for r in read_to_end(conf, dst)))
+                if not missing or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            report["lost"] = len(missing)
+        else:
+            want = eos_outputs(r.value for r in read_to_end(conf, src))
+            while True:
+                supervise()
+                committed = read_to_end(conf, dst, isolation_level="read_committed", timeout=60)
+                lost, duplicates = check_exactly_once(want, (r.value for r in committed))
+                if not lost or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            report["lost"] = lost
+            report["kafka_transaction_errors"] = len(failures)
+            if failures:
+                report["error"] = failures[0]
+        assert flow.poll() is None, flow.tail()
+    finally:  # never leave the tailing flow or the writer running
+        feeder.stopped.set()
+        flow.kill()
     report["duplicates"] = duplicates
     report.show()
     assert report.figures["lost"] == 0, f"{report.figures['lost']} records lost:\n{flow.tail()}"
