@@ -2,8 +2,10 @@
 
 BWK_BROKERS, BWK_IN, BWK_OUT: addresses and topics; BWK_APP: the
 ExactlyOnce name; BWK_RATE: messages per second per worker (throttle, so
-kills land mid-run). Every third message is filtered out and every fifth is
-doubled (flat_map), so the output is not just a copy of the input.
+kills land mid-run); BWK_COMMIT_TIMEOUT: the ExactlyOnce ``commit_timeout``
+(seconds, default 30); BWK_TAIL: ``1`` keeps reading past the end. Every
+third message is filtered out and every fifth is doubled (flat_map), so the
+output is not just a copy of the input.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from bytewax_kafka.core import ExactlyOnce, KafkaSinkMessage
 
 BROKERS = os.environ["BWK_BROKERS"].split(",")
 RATE = float(os.environ.get("BWK_RATE", "0"))
-EOS = ExactlyOnce(os.environ["BWK_APP"])
+EOS = ExactlyOnce(os.environ["BWK_APP"], commit_timeout=float(os.environ.get("BWK_COMMIT_TIMEOUT", "30")))
 
 
 def expand(batch: list) -> list:
@@ -37,6 +39,7 @@ def expand(batch: list) -> list:
 
 
 flow = Dataflow("eos")
-kinp = kop.input("in", flow, brokers=BROKERS, topics=[os.environ["BWK_IN"]], tail=False, exactly_once=EOS)
+TAIL = os.environ.get("BWK_TAIL") == "1"
+kinp = kop.input("in", flow, brokers=BROKERS, topics=[os.environ["BWK_IN"]], tail=TAIL, exactly_once=EOS)
 out = op.flat_map_batch("expand", kinp.oks, expand)
 kop.output("out", out, brokers=BROKERS, topic=os.environ["BWK_OUT"], exactly_once=EOS)

@@ -23,7 +23,13 @@ from bytewax_kafka.core.config import (
     scrub,
     watch_errors,
 )
-from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
+from bytewax_kafka.core.deadline import Deadlines, bounded, deadline_for
+from bytewax_kafka.core.errors import (
+    KafkaCallTimeout,
+    KafkaConsumeError,
+    KafkaPartitionsChangedError,
+    KafkaTimeoutError,
+)
 from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
 from bytewax_kafka.core.metadata import (
@@ -234,10 +240,16 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                 self._known = {t: len(ps) for t, ps in parts.items()}
             return list(self._parts)
 
-    def _check_partitions(self, consumer: Any) -> None:
+    def _check_partitions(self, consumer: Any, calls: Deadlines | None = None) -> None:
         """Compare the cluster's partitions with those listed at start."""
+        wait = min(self._timeout, 2.0)
         try:
-            md = consumer.list_topics(timeout=min(self._timeout, 2.0))
+            if calls is None:
+                md = bounded("checking the topics' partitions", wait, consumer.list_topics, timeout=wait)
+            else:
+                md = calls.call(
+                    "checking the topics' partitions", deadline_for(wait), consumer.list_topics, timeout=wait
+                )
         except Exception as exc:  # transient: the next check tries again
             log.debug("partition check failed: %s", exc)
             return
@@ -277,8 +289,13 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         if not self._tail:
             try:
                 end = int(
-                    worker.query().get_watermark_offsets(
-                        TopicPartition(topic, partition), timeout=self._timeout, cached=False
+                    worker.calls.call(
+                        f"reading the end offset of topic {topic!r} partition {partition}",
+                        deadline_for(self._timeout),
+                        worker.query().get_watermark_offsets,
+                        TopicPartition(topic, partition),
+                        timeout=self._timeout,
+                        cached=False,
                     )[1]
                 )
             except Exception as exc:
@@ -312,7 +329,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             return committed_offset(group, topic, partition, group_id, wait)
         finally:
             drain(group)  # its log lines
-            group.close()
+            _close(group, "the exactly-once group consumer")
 
     def _worker(self, step_id: str, for_part: str) -> _WorkerConsumer:
         owner = for_part if self._consumer_per == "partition" else ""
@@ -356,6 +373,8 @@ class _WorkerConsumer:
         self.watch: tuple[KafkaSource, float] | None = None
         self.next_check = 0.0
         self._query: Any = None
+        #: Blocking calls (look-ups, checks, close) run here under our deadline.
+        self.calls = Deadlines("consumer")
 
     def _error_cb(self, user_cb: Any) -> Any:
         def on_error(err: Any) -> None:
@@ -400,11 +419,12 @@ class _WorkerConsumer:
             log.debug("unassigning %s[%d] failed: %s", topic, partition, exc)
         if not self.buffers:
             self.closed = True
-            self.consumer.close()
+            _close(self.consumer, "the source's consumer", self.calls)
             if self._query is not None:
                 drain(self._query)
-                self._query.close()
+                _close(self._query, "the source's look-up consumer", self.calls)
                 self._query = None
+            self.calls.close()
 
     def maybe_check_partitions(self) -> None:
         """Run the source's partition check when it is due (cheap otherwise)."""
@@ -415,7 +435,7 @@ class _WorkerConsumer:
             return
         source, interval = self.watch
         self.next_check = now + interval
-        source._check_partitions(self.query())
+        source._check_partitions(self.query(), self.calls)
 
     def take(self, key: tuple[str, int], n: int) -> list[Any]:
         """Up to ``n`` raw messages (and error events) of partition ``key``."""
@@ -614,8 +634,9 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         down = w.down_since
         if down is not None and now - down > w.timeout:
             # librdkafka has said every broker is down; check once before failing.
+            wait = min(w.timeout, 5.0)
             try:
-                w.consumer.list_topics(timeout=min(w.timeout, 5.0))
+                w.calls.call("a metadata request", deadline_for(wait), w.consumer.list_topics, timeout=wait)
                 w.down_since = None
             except Exception as exc:
                 raise w.errors.timeout_error(
@@ -643,3 +664,18 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         self._closed = True
         self._lag.remove()
         self._worker.remove(self._topic, self._partition)
+
+
+#: Seconds a consumer's ``close()`` may take before it is abandoned (with a warning).
+_CLOSE_TIMEOUT = 10.0
+
+
+def _close(consumer: Any, what: str, calls: Deadlines | None = None) -> None:
+    """Close a consumer under our deadline; one that does not close is abandoned, with a warning."""
+    try:
+        if calls is None:
+            bounded(f"closing {what}", _CLOSE_TIMEOUT, consumer.close)
+        else:
+            calls.call(f"closing {what}", deadline_for(_CLOSE_TIMEOUT), consumer.close)
+    except KafkaCallTimeout as exc:
+        log.warning("%s", exc)
