@@ -87,9 +87,12 @@ def test_the_process_exits_although_a_call_is_still_stuck(tmp_path):
 
 def test_a_stuck_transactional_call_fails_with_kafka_transaction_error(mock_cluster):
     """On librdkafka's mock cluster: the real transactional producer, one call that never returns."""
-    eos = ExactlyOnce(f"deadline-{time.monotonic_ns()}", commit_timeout=0.5)
+    # Built with time to spare (init_transactions runs here: a busy machine can take
+    # seconds), then the commit timeout the stuck call is held to.
+    eos = ExactlyOnce(f"deadline-{time.monotonic_ns()}", commit_timeout=30)
     eos.tracker.register_worker(0, 1)
     part = _TrackedPartition("out", 0, mock_cluster.client_config(), "t", eos)
+    eos.commit_timeout = 0.5
     t = time.monotonic()
     with pytest.raises(KafkaTransactionError) as info:
         part._call("sending offsets to the transaction", time.sleep, 6)
