@@ -13,10 +13,11 @@ uv:
 	  || python3 -m pip install --user --quiet --break-system-packages uv; }
 	@"$(UV)" --version
 
-## install: uv if missing, every workspace package and the dev tools, Apache Kafka's jars
+## install: uv if missing, every workspace package and the dev tools, Apache Kafka's jars, Toxiproxy
 install: uv
 	"$(UV)" sync --all-packages
 	"$(UV)" run bytewax-kafka-broker fetch-jars
+	"$(UV)" run bytewax-kafka-broker fetch-toxiproxy || echo "Toxiproxy not built (no Go?): the network-fault tests will be skipped, saying so"
 
 ## lint: ruff lint and format check
 lint:

@@ -245,3 +245,28 @@ class Report:
         if target:
             with open(target, "a") as f:
                 f.write(json.dumps({"test": self.name, **self.figures}, default=str) + "\n")
+
+
+def eos_expected(n: int) -> Counter[bytes]:
+    """What ``tests/flows/eos_flow.py`` writes for inputs ``b"0"`` .. ``n - 1``: each output once."""
+    return eos_outputs(str(i).encode() for i in range(n))
+
+
+def eos_outputs(inputs: Iterable[bytes | None]) -> Counter[bytes]:
+    """What ``tests/flows/eos_flow.py`` writes for these input values (each output once per input)."""
+    out: Counter[bytes] = Counter()
+    for value in inputs:
+        assert value is not None
+        i = int(value)
+        if i % 3 == 0:
+            continue
+        out[str(i).encode()] += 1
+        if i % 5 == 0:
+            out[b"copy-" + str(i).encode()] += 1
+    return out
+
+
+def check_exactly_once(expected: Counter[bytes], committed: Iterable[bytes]) -> tuple[int, int]:
+    """Outputs missing from, and outputs repeated in, a ``read_committed`` read of an exactly-once flow."""
+    got = Counter(committed)
+    return sum((expected - got).values()), sum((got - expected).values())

@@ -4,8 +4,9 @@ Topics have replication factor 3 and ``min.insync.replicas=2``; producers
 use ``acks=all`` (librdkafka's default). The flow (``tests/flows/fault_flow.py``)
 copies numbered input records with bytewax recovery on (``-s 1``), throttled
 so that every fault lands mid-run. After each test every input record must
-be in the output (at-least-once: no loss); duplicates are counted and
-printed (``[name] ...`` lines; ``BWK_FIGURES=path`` collects them as JSON).
+be in the output (at-least-once: no loss; for exactly-once, every output
+once under ``read_committed``); duplicates are counted and printed
+(``[name] ...`` lines; ``BWK_FIGURES=path`` collects them as JSON).
 
 These tests use the session's ``apache_kafka_cluster`` (started with a 3 s
 broker session timeout, see the plugin) and leave it whole: every node they
@@ -15,15 +16,20 @@ stop, kill or pause runs again, with full ISRs, before they return.
 from __future__ import annotations
 
 import contextlib
+import sys
+import threading
 import time
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from bytewax_kafka.testing import produce_n, read_to_end
 from faultkit import (
     FlowProcess,
     Report,
     check_copy,
+    check_exactly_once,
+    eos_outputs,
     errors_in,
     flow_cmd,
     flow_env,
@@ -220,3 +226,133 @@ def test_all_brokers_down_for_20s_ride_out_or_fail_clearly(cluster, broker_topic
         assert not missing, f"{name}: {len(missing)} input records lost, e.g. {sorted(missing)[:5]}"
         report[f"{name}_duplicates"] = duplicates
     report.show()
+
+
+def _wait_in_sync(conf, topics, timeout: float = 120) -> None:
+    """Every replica of ``topics`` and of the internal topics (offsets, transactions) back in sync."""
+    md = AdminClient(dict(conf)).list_topics(timeout=10)
+    internal = [t for t in ("__consumer_offsets", "__transaction_state") if t in md.topics]
+    wait_full_isr(conf, [*topics, *internal], timeout=timeout)
+
+
+class _Feeder:
+    """Produces numbered records (``acks=all``) in the background until stopped."""
+
+    def __init__(self, conf, topic: str, first: int, per_step: int = 100, pause: float = 0.2) -> None:
+        self.conf, self.topic, self.next = conf, topic, first
+        self.per_step, self.pause = per_step, pause
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped.is_set():
+                produce_n(
+                    self.conf,
+                    self.topic,
+                    self.per_step,
+                    start=self.next,
+                    config={"acks": "all", "enable.idempotence": True},  # no duplicates on retries
+                )
+                self.next += self.per_step
+                time.sleep(self.pause)
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+
+    def stop(self) -> int:
+        """Stop; the number of records produced in all (the first included)."""
+        self.stopped.set()
+        self.thread.join(timeout=120)
+        assert self.error is None, f"the test's own producer failed: {self.error}"
+        return self.next
+
+
+@pytest.mark.parametrize("mode", ["at-least-once", "exactly-once"])
+def test_rolling_restart_loses_nothing(mode, cluster, broker_topic_factory, tmp_path):
+    """Each node in turn: controlled shutdown, restart, back in the ISR; a flow runs throughout.
+
+    The flow tails its input while the test writes 500 records/s to it, so every
+    restart lands mid-run however long the restarts take. ``acks=all``
+    (librdkafka's default) on topics with ``min.insync.replicas=2``: a write is
+    acknowledged by two replicas, so one node down never loses it. Exactly-once
+    must also write nothing twice (``read_committed``). A transaction coordinator
+    moving away can leave librdkafka's ``send_offsets_to_transaction`` waiting for
+    ever: the exactly-once flow then fails with ``KafkaTransactionError`` within
+    ``commit_timeout`` + 2 s, and is restarted as a supervisor would.
+    """
+    conf, src, (dst,), _ = _setup(cluster, broker_topic_factory, 1_000)
+    settings = {"in": src, "out": dst, "tail": 1}
+    if mode == "at-least-once":
+        env = flow_env(brokers=cluster.bootstrap_servers, **settings)
+        cmd = flow_cmd("fault_flow", init_recovery(tmp_path / "rec"))
+    else:
+        env = flow_env(brokers=cluster.bootstrap_servers, **settings, app=f"eos-{src}", commit_timeout=15)
+        cmd = [sys.executable, "-m", "bytewax.run", "eos_flow:flow", "-w", "1", "-s", "1"]
+    flow = FlowProcess(cmd, env, tmp_path / "flow.log").start()
+    feeder = _Feeder(conf, src, first=1_000)
+    try:
+        report = Report(f"rolling-restart-{mode}")
+        down, back, failures = [], [], []
+
+        def supervise() -> None:  # restart a flow that failed with KafkaTransactionError
+            code = flow.poll()
+            if code is None:
+                return
+            errors = [e for e in errors_in(flow.text()) if "KafkaTransactionError" in e]
+            assert mode == "exactly-once", f"the flow ended (exit {code}):\n{flow.tail()}"
+            assert code != 0, "the tailing flow ended"
+            assert errors, flow.tail()
+            assert len(failures) < 3, f"the flow failed {len(failures) + 1} times:\n{flow.tail()}"
+            failures.append(errors[-1][:160])
+            flow.start()
+
+        time.sleep(3)
+        for index in range(len(cluster.nodes)):
+            supervise()
+            t = time.monotonic()
+            cluster.stop_node(index)
+            down.append(round(time.monotonic() - t, 1))
+            t = time.monotonic()
+            cluster.restart_node(index)
+            _wait_in_sync(conf, [src, dst])
+            back.append(round(time.monotonic() - t, 1))
+        n = feeder.stop()
+        report["records"] = n
+        report["stop_s"] = down
+        report["back_in_isr_s"] = back
+
+        # Wait until the (committed) output holds every input, then stop the tailing flow.
+        deadline = time.monotonic() + 120
+        if mode == "at-least-once":
+            expected = {(r.partition, r.offset) for r in read_to_end(conf, src)}
+            while True:
+                supervise()
+                missing, duplicates = check_copy(expected, (r.value for r in read_to_end(conf, dst)))
+                if not missing or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            report["lost"] = len(missing)
+        else:
+            want = eos_outputs(r.value for r in read_to_end(conf, src))
+            while True:
+                supervise()
+                committed = read_to_end(conf, dst, isolation_level="read_committed", timeout=60)
+                lost, duplicates = check_exactly_once(want, (r.value for r in committed))
+                if not lost or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            report["lost"] = lost
+            report["kafka_transaction_errors"] = len(failures)
+            if failures:
+                report["error"] = failures[0]
+        assert flow.poll() is None, flow.tail()
+    finally:  # never leave the tailing flow or the writer running
+        feeder.stopped.set()
+        flow.kill()
+    report["duplicates"] = duplicates
+    report.show()
+    assert report.figures["lost"] == 0, f"{report.figures['lost']} records lost:\n{flow.tail()}"
+    if mode == "exactly-once":
+        assert duplicates == 0, f"{duplicates} outputs committed twice"

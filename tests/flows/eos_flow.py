@@ -2,9 +2,11 @@
 
 BWK_BROKERS, BWK_IN, BWK_OUT: addresses and topics; BWK_APP: the
 ExactlyOnce name; BWK_RATE: messages per second per worker (throttle, so
-kills land mid-run); BWK_BATCHES=1: read with ``batches=True`` (lists of
-messages as items). Every third message is filtered out and every fifth is
-doubled (flat_map), so the output is not just a copy of the input.
+kills land mid-run); BWK_COMMIT_TIMEOUT: the ExactlyOnce ``commit_timeout``
+(seconds, default 30); BWK_TAIL: ``1`` keeps reading past the end;
+BWK_BATCHES=1: read with ``batches=True`` (lists of messages as items).
+Every third message is filtered out and every fifth is doubled (flat_map),
+so the output is not just a copy of the input.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from bytewax_kafka.core import ExactlyOnce, KafkaSinkMessage
 
 BROKERS = os.environ["BWK_BROKERS"].split(",")
 RATE = float(os.environ.get("BWK_RATE", "0"))
-EOS = ExactlyOnce(os.environ["BWK_APP"])
+EOS = ExactlyOnce(os.environ["BWK_APP"], commit_timeout=float(os.environ.get("BWK_COMMIT_TIMEOUT", "30")))
 
 
 def expand(batch: list) -> list:
@@ -40,8 +42,9 @@ def expand(batch: list) -> list:
 BATCHES = os.environ.get("BWK_BATCHES") == "1"
 
 flow = Dataflow("eos")
+TAIL = os.environ.get("BWK_TAIL") == "1"
 kinp = kop.input(
-    "in", flow, brokers=BROKERS, topics=[os.environ["BWK_IN"]], tail=False, exactly_once=EOS, batches=BATCHES
+    "in", flow, brokers=BROKERS, topics=[os.environ["BWK_IN"]], tail=TAIL, exactly_once=EOS, batches=BATCHES
 )
 out = op.map("expand", kinp.oks, expand) if BATCHES else op.flat_map_batch("expand", kinp.oks, expand)
 kop.output("out", out, brokers=BROKERS, topic=os.environ["BWK_OUT"], exactly_once=EOS)

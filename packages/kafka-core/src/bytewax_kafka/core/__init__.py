@@ -16,6 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED
 from bytewax_kafka.core.config import redact
 from bytewax_kafka.core.errors import (
     KafkaAuthenticationError,
+    KafkaCallTimeout,
     KafkaConfigError,
     KafkaConnectorError,
     KafkaConsumeError,
@@ -24,11 +25,12 @@ from bytewax_kafka.core.errors import (
     KafkaPartitionsChangedError,
     KafkaTimeoutError,
     KafkaTopicError,
+    KafkaTransactionError,
 )
 from bytewax_kafka.core.messages import KafkaError, KafkaSinkMessage, KafkaSourceMessage
 from bytewax_kafka.core.sink import KafkaEpochSink, KafkaSink
 from bytewax_kafka.core.source import KafkaSource
-from bytewax_kafka.core.transactions import CommitProgress, ExactlyOnce, KafkaTransactionError
+from bytewax_kafka.core.transactions import CommitProgress, ExactlyOnce
 
 __version__ = "0.1.0"
 
@@ -39,6 +41,7 @@ __all__ = [
     "CommitProgress",
     "ExactlyOnce",
     "KafkaAuthenticationError",
+    "KafkaCallTimeout",
     "KafkaConfigError",
     "KafkaConnectorError",
     "KafkaConsumeError",

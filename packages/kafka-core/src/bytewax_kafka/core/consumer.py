@@ -24,6 +24,8 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka import KafkaError as CKError
 
 from bytewax_kafka.core.config import make_client, scrub, watch_errors
+from bytewax_kafka.core.deadline import Deadlines, bounded, deadline_for
+from bytewax_kafka.core.errors import KafkaCallTimeout
 from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import NO_HEADERS, KafkaSourceMessage, _new, _SourceSlots
 
@@ -37,6 +39,8 @@ log = logging.getLogger("bytewax_kafka.core.source")
 WAIT = 0.001
 #: Most messages held per partition, in batches, while other partitions are asked.
 BACKLOG_BATCHES = 2
+#: Seconds a consumer's ``close()`` may take before it is abandoned (with a warning).
+_CLOSE_TIMEOUT = 10.0
 
 
 class PartitionBuffer:
@@ -80,6 +84,8 @@ class WorkerConsumer:
         self.watch: tuple[KafkaSource, float] | None = None
         self.next_check = 0.0
         self._query: Any = None
+        #: Blocking calls (look-ups, checks, close) run here under our deadline.
+        self.calls = Deadlines("consumer")
 
     def _error_cb(self, user_cb: Any) -> Any:
         def on_error(err: Any) -> None:
@@ -132,11 +138,12 @@ class WorkerConsumer:
             log.debug("unassigning %s[%d] failed: %s", topic, partition, exc)
         if not self.buffers:
             self.closed = True
-            self.consumer.close()
+            close_consumer(self.consumer, "the source's consumer", self.calls)
             if self._query is not None:
                 drain(self._query)
-                self._query.close()
+                close_consumer(self._query, "the source's look-up consumer", self.calls)
                 self._query = None
+            self.calls.close()
 
     def maybe_check_partitions(self) -> None:
         """Run the source's partition check when it is due (cheap otherwise)."""
@@ -147,7 +154,7 @@ class WorkerConsumer:
             return
         source, interval = self.watch
         self.next_check = now + interval
-        source._check_partitions(self.query())
+        source._check_partitions(self.query(), self.calls)
 
     def take(self, key: tuple[str, int], n: int) -> tuple[list[Any], int]:
         """Up to ``n`` items of partition ``key``, and how many of them are raw error events.
@@ -242,3 +249,14 @@ class WorkerConsumer:
             b.events += 1
         else:
             self.orphans.append(m)  # errors of no partition (or a closed one)
+
+
+def close_consumer(consumer: Any, what: str, calls: Deadlines | None = None) -> None:
+    """Close a consumer under our deadline; one that does not close is abandoned, with a warning."""
+    try:
+        if calls is None:
+            bounded(f"closing {what}", _CLOSE_TIMEOUT, consumer.close)
+        else:
+            calls.call(f"closing {what}", deadline_for(_CLOSE_TIMEOUT), consumer.close)
+    except KafkaCallTimeout as exc:
+        log.warning("%s", exc)

@@ -40,6 +40,41 @@ class KafkaAuthenticationError(KafkaTimeoutError):
         self.tls = tls
 
 
+class KafkaCallTimeout(KafkaTimeoutError):
+    """A blocking librdkafka call did not return within the deadline we gave it.
+
+    librdkafka does not always keep its own timeouts (see
+    ``bytewax_kafka.core.deadline``); this is raised instead of waiting
+    for ever. The call goes on running on an abandoned daemon thread, which
+    never keeps the process from exiting.
+
+    Attributes:
+        call: What the call was doing.
+        deadline: Seconds it was given.
+        elapsed: Seconds waited before giving up.
+    """
+
+    def __init__(self, call: str, deadline: float, elapsed: float) -> None:
+        super().__init__(
+            f"{call} did not return within {deadline:.0f}s (waited {elapsed:.1f}s; "
+            "librdkafka did not keep its own timeout)"
+        )
+        self.call = call
+        self.deadline = deadline
+        self.elapsed = elapsed
+
+
+class KafkaTransactionError(KafkaConnectorError):
+    """A Kafka transaction could not be committed; the flow stops, nothing is half-written.
+
+    Raised when a transactional call fails, or does not return within the
+    ``ExactlyOnce`` ``commit_timeout`` (plus a grace of two seconds) whatever
+    librdkafka does. The open transaction is aborted (or fenced by the next
+    run); on restart the source resumes from the offsets of the last
+    committed transaction, so nothing is lost or written twice.
+    """
+
+
 class KafkaTopicError(KafkaConnectorError):
     """A topic is missing, or cannot be read or written (authorization)."""
 

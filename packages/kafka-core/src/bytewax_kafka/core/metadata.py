@@ -15,6 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaError as CKError
 from confluent_kafka import KafkaException, TopicCollection
 
+from bytewax_kafka.core.deadline import bounded
 from bytewax_kafka.core.errors import KafkaTimeoutError, KafkaTopicError
 from bytewax_kafka.core.logs import drain
 
@@ -99,8 +100,9 @@ def list_all(admin: Any, *, timeout: float, brokers: str) -> Any:
     attempt = _FIRST_ATTEMPT
     while True:
         left = deadline - time.monotonic()
+        wait = max(min(attempt, left), 0.01)
         try:
-            return admin.list_topics(timeout=max(min(attempt, left), 0.01))
+            return bounded("a metadata request (list_topics)", wait, admin.list_topics, timeout=wait)
         except Exception as exc:  # KafkaException(_TRANSPORT / _TIMED_OUT)
             drain(admin)  # log lines and error_cb reports of the attempt
             if time.monotonic() >= deadline - 0.01:

@@ -23,6 +23,7 @@ from confluent_kafka import (
 )
 from confluent_kafka import KafkaError as CKError
 
+from bytewax_kafka.core.deadline import bounded
 from bytewax_kafka.core.errors import KafkaConfigError, KafkaTimeoutError
 
 #: What ``starting_offset`` accepts.
@@ -74,7 +75,14 @@ def describe_offset(value: StartingOffset) -> str:
 
 def _watermarks(consumer: Consumer, tp: TopicPartition, timeout: float) -> tuple[int, int]:
     try:
-        lo, hi = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+        lo, hi = bounded(
+            f"reading the offsets of topic {tp.topic!r} partition {tp.partition}",
+            timeout,
+            consumer.get_watermark_offsets,
+            tp,
+            timeout=timeout,
+            cached=False,
+        )
     except Exception as exc:  # KafkaException: timeout or transport
         raise KafkaTimeoutError(
             f"could not read the offsets of topic {tp.topic!r} partition {tp.partition} "
@@ -95,7 +103,13 @@ def committed_offset(
     while True:
         left = deadline - time.monotonic()
         try:
-            found = consumer.committed([TopicPartition(topic, partition)], timeout=max(left, 0.1))
+            found = bounded(
+                f"reading the committed offset of group {group!r} for topic {topic!r} partition {partition}",
+                max(left, 0.1),
+                consumer.committed,
+                [TopicPartition(topic, partition)],
+                timeout=max(left, 0.1),
+            )
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             retriable = err is not None and (err.retriable() or err.code() in _COORDINATOR_STARTING)
@@ -144,7 +158,13 @@ def resolve_start(
     if isinstance(start, datetime):
         ms = int(start.timestamp() * 1000)
         try:
-            found = consumer.offsets_for_times([TopicPartition(topic, partition, ms)], timeout=timeout)
+            found = bounded(
+                f"looking up offsets for a time in topic {topic!r} partition {partition}",
+                timeout,
+                consumer.offsets_for_times,
+                [TopicPartition(topic, partition, ms)],
+                timeout=timeout,
+            )
         except Exception as exc:
             raise KafkaTimeoutError(
                 f"could not look up offsets for time {start.isoformat()} in topic {topic!r} "

@@ -10,6 +10,7 @@ from confluent_kafka import KafkaError as CKError
 from confluent_kafka import KafkaException, Producer
 
 from bytewax_kafka.core.config import for_producer, make_client, scrub, watch_errors
+from bytewax_kafka.core.deadline import Deadlines, deadline_for
 from bytewax_kafka.core.errors import KafkaDeliveryError, KafkaDeliveryRefusedError, KafkaTimeoutError
 from bytewax_kafka.core.messages import KafkaSinkMessage, KafkaSourceMessage, to_sink_message
 
@@ -76,6 +77,8 @@ class DeliveringProducer:
         #: Some message timed out (the cluster was unreachable, or refused us).
         self.timed_out = False
         self._timeout_s = float(conf.get("message.timeout.ms", 300000)) / 1000.0
+        #: This producer's blocking calls (flush, transactions) run here under our deadline.
+        self.calls = Deadlines("producer")
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         # Called by librdkafka from poll()/flush(), for failures only unless
@@ -215,8 +218,11 @@ class DeliveringProducer:
 
         Bounded by ``message.timeout.ms``: librdkafka fails each message that
         is not delivered in that time, and those failures are raised here.
+        A flush that librdkafka does not end in time raises
+        :class:`~bytewax_kafka.core.errors.KafkaCallTimeout`.
         """
-        left = self.producer.flush(self._timeout_s + 10)
+        wait = self._timeout_s + 10
+        left = self.calls.call("flushing the producer", deadline_for(wait), self.producer.flush, wait)
         self.check()
         if left:
             raise KafkaTimeoutError(

@@ -23,8 +23,13 @@ from bytewax_kafka.core.config import (
     scrub,
     watch_errors,
 )
-from bytewax_kafka.core.consumer import WorkerConsumer
-from bytewax_kafka.core.errors import KafkaConsumeError, KafkaPartitionsChangedError, KafkaTimeoutError
+from bytewax_kafka.core.consumer import WorkerConsumer, close_consumer
+from bytewax_kafka.core.deadline import Deadlines, bounded, deadline_for
+from bytewax_kafka.core.errors import (
+    KafkaConsumeError,
+    KafkaPartitionsChangedError,
+    KafkaTimeoutError,
+)
 from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
@@ -255,10 +260,16 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
                 self._known = {t: len(ps) for t, ps in parts.items()}
             return list(self._parts)
 
-    def _check_partitions(self, consumer: Any) -> None:
+    def _check_partitions(self, consumer: Any, calls: Deadlines | None = None) -> None:
         """Compare the cluster's partitions with those listed at start."""
+        wait = min(self._timeout, 2.0)
         try:
-            md = consumer.list_topics(timeout=min(self._timeout, 2.0))
+            if calls is None:
+                md = bounded("checking the topics' partitions", wait, consumer.list_topics, timeout=wait)
+            else:
+                md = calls.call(
+                    "checking the topics' partitions", deadline_for(wait), consumer.list_topics, timeout=wait
+                )
         except Exception as exc:  # transient: the next check tries again
             log.debug("partition check failed: %s", exc)
             return
@@ -300,8 +311,13 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         if not self._tail:
             try:
                 end = int(
-                    worker.query().get_watermark_offsets(
-                        TopicPartition(topic, partition), timeout=self._timeout, cached=False
+                    worker.calls.call(
+                        f"reading the end offset of topic {topic!r} partition {partition}",
+                        deadline_for(self._timeout),
+                        worker.query().get_watermark_offsets,
+                        TopicPartition(topic, partition),
+                        timeout=self._timeout,
+                        cached=False,
                     )[1]
                 )
             except Exception as exc:
@@ -337,7 +353,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             return committed_offset(group, topic, partition, group_id, wait)
         finally:
             drain(group)  # its log lines
-            group.close()
+            close_consumer(group, "the exactly-once group consumer")
 
     def _worker(self, step_id: str, for_part: str) -> WorkerConsumer:
         owner = for_part if self._consumer_per == "partition" else ""
@@ -518,8 +534,9 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         down = w.down_since
         if down is not None and now - down > w.timeout:
             # librdkafka has said every broker is down; check once before failing.
+            wait = min(w.timeout, 5.0)
             try:
-                w.consumer.list_topics(timeout=min(w.timeout, 5.0))
+                w.calls.call("a metadata request", deadline_for(wait), w.consumer.list_topics, timeout=wait)
                 w.down_since = None
             except Exception as exc:
                 raise w.errors.timeout_error(

@@ -43,7 +43,8 @@ from bytewax_kafka.core.config import (
     make_client,
     scrub,
 )
-from bytewax_kafka.core.errors import KafkaConnectorError
+from bytewax_kafka.core.deadline import Deadlines, bounded, deadline_for
+from bytewax_kafka.core.errors import KafkaCallTimeout, KafkaConnectorError, KafkaTransactionError
 from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.messages import KafkaSinkMessage
 from bytewax_kafka.core.producer import DeliveringProducer
@@ -51,15 +52,16 @@ from bytewax_kafka.core.sink import _SinkSettings, produce_all
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "CommitProgress",
+    "EpochTracker",
+    "ExactlyOnce",
+    "KafkaTrackedSink",
+    "KafkaTransactionError",
+    "WorkerIndexSink",
+]
+
 Position = dict[tuple[str, int], int]
-
-
-class KafkaTransactionError(KafkaConnectorError):
-    """A Kafka transaction could not be committed; the flow stops, nothing is half-written.
-
-    The open transaction is aborted (or fenced by the next run); on restart
-    the source resumes from the offsets of the last committed transaction.
-    """
 
 
 class EpochTracker:
@@ -176,7 +178,11 @@ class ExactlyOnce(_TrackedMode):
         transaction_timeout_ms: ``transaction.timeout.ms`` of the producers:
             how long a transaction left open by a crashed run blocks
             ``read_committed`` readers if nothing fences it.
-        commit_timeout: Seconds to wait for each transaction commit.
+        commit_timeout: Seconds each transactional call (``init_transactions``,
+            ``send_offsets_to_transaction``, ``commit_transaction``,
+            ``abort_transaction``) may take; one that has not returned two
+            seconds later fails the flow with ``KafkaTransactionError``,
+            whatever librdkafka does.
 
     Example:
         >>> eos = ExactlyOnce("orders-enricher")
@@ -214,15 +220,20 @@ class ExactlyOnce(_TrackedMode):
             return
         conf = {**for_producer(config), **self.producer_settings(index)}
         producer = make_client(Producer, conf, "producer")
+        what = "fencing the transactions of an earlier run (init_transactions)"
         try:
-            producer.init_transactions(self.commit_timeout)
+            bounded(what, self.commit_timeout, producer.init_transactions, self.commit_timeout)
+        except KafkaCallTimeout as exc:
+            raise KafkaTransactionError(
+                f"worker {index}: {what} for {self.name!r} did not return within {exc.elapsed:.1f}s "
+                f"(commit_timeout={self.commit_timeout:g}s): {exc}"
+            ) from None
         except Exception as exc:
             raise KafkaTransactionError(
                 f"worker {index}: fencing the transactions of an earlier run failed for "
                 f"{self.name!r}: {scrub(str(exc), conf)}"
             ) from None
-        finally:
-            producer.flush(0)
+        producer.flush(0)
         self._fenced.add(index)
 
 
@@ -333,6 +344,10 @@ class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None])
         if isinstance(mode, ExactlyOnce):
             conf = {**conf, **mode.producer_settings(worker)}
         self._producer = DeliveringProducer(conf, topic)
+        #: The producer's helper thread: transactional calls run there under our deadline.
+        self._calls: Deadlines = self._producer.calls
+        #: A transactional call overran: the producer is unusable, nothing more is committed.
+        self._stuck: str | None = None
         self._tx = mode.transactional
         if self._tx:
             p = self._producer.producer
@@ -341,8 +356,24 @@ class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None])
             self._call("beginning a transaction", p.begin_transaction)
 
     def _call(self, what: str, fn: Any, *args: Any) -> None:
+        """A transactional call under our deadline: ``commit_timeout`` plus the grace."""
+        name = getattr(fn, "__name__", "call")
+        if self._stuck is not None:
+            raise KafkaTransactionError(
+                f"worker {self._worker}: {what} ({name}) not attempted for group "
+                f"{self._mode.group_id!r}: {self._stuck} earlier never returned"
+            )
+        timeout = self._mode.commit_timeout
         try:
-            fn(*args)
+            self._calls.call(f"{what} ({name})", deadline_for(timeout), fn, *args)
+        except KafkaCallTimeout as exc:
+            self._stuck = name
+            raise KafkaTransactionError(
+                f"worker {self._worker}: {what} ({name}) did not return within {exc.elapsed:.1f}s "
+                f"(commit_timeout={timeout:g}s) for group {self._mode.group_id!r}; librdkafka ignored "
+                "its timeout. The flow stops: restarted, it fences this producer, the open "
+                "transaction is aborted and nothing is lost or written twice"
+            ) from None
         except Exception as exc:
             text = scrub(str(exc), self._config)
             raise KafkaTransactionError(
@@ -381,7 +412,13 @@ class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None])
             self._producer.flush()
             if offsets:
                 try:
-                    self._group.commit(offsets=offsets, asynchronous=False)
+                    self._calls.call(
+                        "committing progress to the consumer group",
+                        deadline_for(self._mode.commit_timeout),
+                        self._group.commit,
+                        offsets=offsets,
+                        asynchronous=False,
+                    )
                 except Exception as exc:  # monitoring only: never fail the flow for it
                     log.warning("committing progress to group %r failed: %s", self._mode.group_id, exc)
 
@@ -395,12 +432,16 @@ class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None])
     def close(self) -> None:
         # End of the input: every epoch is complete.
         try:
-            self._commit(self._tracker.positions_all(self._worker))
-            if self._tx:
-                self._call(
-                    "closing the transaction",
-                    self._producer.producer.abort_transaction,
-                    self._mode.commit_timeout,
-                )
+            if self._stuck is None:
+                self._commit(self._tracker.positions_all(self._worker))
+                if self._tx:
+                    self._call(
+                        "closing the transaction",
+                        self._producer.producer.abort_transaction,
+                        self._mode.commit_timeout,
+                    )
         finally:
-            self._group.close()
+            try:
+                self._calls.call("closing the group consumer", deadline_for(10.0), self._group.close)
+            except KafkaCallTimeout as exc:
+                log.warning("%s", exc)

@@ -9,6 +9,10 @@ Launchers (each a context manager exposing ``bootstrap_servers``):
 - :class:`Container`: Apache Kafka or Redpanda through testcontainers.
 - :class:`External`: a cluster somebody else runs.
 
+Network faults: ``ApacheKafka(proxied=True)`` puts each node behind a
+:class:`Toxiproxy` proxy (``proxied_bootstrap``, ``faults``: a
+:class:`NetworkFaults`).
+
 Example:
     >>> from bytewax_kafka.testing import Tansu, produce_n, read_to_end
     >>> with Tansu() as broker:
@@ -26,6 +30,7 @@ from bytewax_kafka.testing.errors import (
     JarsUnavailable,
 )
 from bytewax_kafka.testing.external import External
+from bytewax_kafka.testing.faults import NetworkFaults, Proxy
 from bytewax_kafka.testing.helpers import (
     Record,
     create_topic,
@@ -41,6 +46,13 @@ from bytewax_kafka.testing.mock import MockCluster
 from bytewax_kafka.testing.security import KafkaSecurity, TlsFiles
 from bytewax_kafka.testing.spec import BROKER_KINDS, broker_from_spec
 from bytewax_kafka.testing.tansu import Tansu
+from bytewax_kafka.testing.toxiproxy import (
+    Toxiproxy,
+    ToxiproxyClient,
+    ToxiproxyError,
+    ToxiproxyUnavailable,
+    toxiproxy_bin,
+)
 
 __version__ = "0.1.0"
 
@@ -60,9 +72,15 @@ __all__ = [
     "KafkaNode",
     "KafkaSecurity",
     "MockCluster",
+    "NetworkFaults",
+    "Proxy",
     "Record",
     "Tansu",
     "TlsFiles",
+    "Toxiproxy",
+    "ToxiproxyClient",
+    "ToxiproxyError",
+    "ToxiproxyUnavailable",
     "__version__",
     "broker_from_spec",
     "create_topic",
@@ -71,5 +89,6 @@ __all__ = [
     "produce_messages",
     "produce_n",
     "read_to_end",
+    "toxiproxy_bin",
     "unique_topic",
 ]

@@ -17,14 +17,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax_kafka.testing.broker import Broker, wait_for_metadata
 from bytewax_kafka.testing.errors import BrokerStartError, BrokerUnavailable
 from bytewax_kafka.testing.jars import kafka_libs, kafka_version
 from bytewax_kafka.testing.ports import LOOPBACK, free_ports, refuse_busy_ports
 from bytewax_kafka.testing.process import ManagedProcess, tail
+from bytewax_kafka.testing.proxied import ProxiedListeners
 from bytewax_kafka.testing.security import KafkaSecurity
+
+if TYPE_CHECKING:
+    from bytewax_kafka.testing.faults import NetworkFaults
 
 _LOG4J2 = """\
 status = warn
@@ -194,6 +198,9 @@ class ApacheKafkaCluster(Broker):
         security: TLS/SASL client listeners and ACLs
             (:class:`~bytewax_kafka.testing.KafkaSecurity`); None (default)
             keeps one ``PLAINTEXT`` listener.
+        proxied: Give every node a second client listener advertised through
+            its own Toxiproxy proxy (``proxied_bootstrap``; faults through
+            ``faults``). Needs Toxiproxy (built once with Go).
 
     Example:
         >>> with ApacheKafkaCluster(3) as cluster:
@@ -227,6 +234,7 @@ class ApacheKafkaCluster(Broker):
         start_timeout: float = 120.0,
         port: int | None = None,
         security: KafkaSecurity | None = None,
+        proxied: bool = False,
     ) -> None:
         if n < 1:
             raise ValueError(f"a Kafka cluster needs at least one node, got n={n}")
@@ -243,6 +251,11 @@ class ApacheKafkaCluster(Broker):
         self.port = port
         self.security = security
         self.nodes: list[KafkaNode] = []
+        if proxied and security is not None:
+            raise ValueError(
+                "proxied=True cannot be combined with security (the proxied listener is PLAINTEXT)"
+            )
+        self._proxied = ProxiedListeners() if proxied else None
 
     # -- layout -----------------------------------------------------------------
 
@@ -329,6 +342,8 @@ class ApacheKafkaCluster(Broker):
                     client_ports=client_ports[i],
                 )
             )
+        if self._proxied is not None:
+            self._proxied.configure(self.nodes)
 
     # -- Broker API -------------------------------------------------------------
 
@@ -383,6 +398,8 @@ class ApacheKafkaCluster(Broker):
 
     def start(self) -> None:
         """Format (first time only), start every node, wait for all to register."""
+        if self._proxied is not None:
+            self._proxied.check()
         if not self.nodes:
             self._build_nodes()
         if not any(node.wanted for node in self.nodes):
@@ -397,6 +414,8 @@ class ApacheKafkaCluster(Broker):
                 self.stop()
                 raise
         try:
+            if self._proxied is not None and self.workdir is not None:
+                self._proxied.start(self.nodes, self.workdir)
             with ThreadPoolExecutor(max_workers=self.n) as pool:
                 list(pool.map(lambda node: node.prepare(), self.nodes))
             for node in self.nodes:
@@ -432,10 +451,50 @@ class ApacheKafkaCluster(Broker):
         if self.nodes:
             with ThreadPoolExecutor(max_workers=self.n) as pool:
                 list(pool.map(lambda node: node.stop(timeout=10), self.nodes))
+        if self._proxied is not None:
+            self._proxied.stop()
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
             self.nodes = []
+
+    # -- proxied listeners ----------------------------------------------------------
+
+    @property
+    def proxied_bootstrap(self) -> str:
+        """The nodes' proxied listeners (through Toxiproxy), for the clients under test.
+
+        Raises:
+            RuntimeError: When the broker was not made with ``proxied=True`` or is not started.
+        """
+        return self._proxies().bootstrap
+
+    @property
+    def faults(self) -> NetworkFaults:
+        """Network faults on the proxied listeners: every node's, or ``faults.node(i)``'s."""
+        faults = self._proxies().faults
+        if faults is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return faults
+
+    @property
+    def toxiproxy_api(self) -> str:
+        """The Toxiproxy HTTP API's URL (proxies are named ``kafka-<node id>``)."""
+        toxi = self._proxies().toxiproxy
+        if toxi is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return toxi.api
+
+    def proxied_config(self) -> dict[str, Any]:
+        """Client settings that go through the proxies."""
+        return {"bootstrap.servers": self.proxied_bootstrap}
+
+    def _proxies(self) -> ProxiedListeners:
+        if self._proxied is None:
+            raise RuntimeError(f"{type(self).__name__} was not made with proxied=True")
+        if not self._proxied.ports:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return self._proxied
 
     def log_tail(self, lines: int = 40) -> str:
         """The tail of each node's log."""
@@ -447,6 +506,8 @@ class ApacheKafkaCluster(Broker):
         """One line naming the broker and its address."""
         addr = self.bootstrap_servers if self.nodes else "(not started)"
         secured = f" ({', '.join(self.security.listeners)})" if self.security is not None else ""
+        if self._proxied is not None and self._proxied.ports:
+            secured += f", proxied at {self._proxied.bootstrap}"
         return f"Apache Kafka {self.version} x{self.n} at {addr}{secured}"
 
     # -- faults -----------------------------------------------------------------
@@ -491,6 +552,8 @@ class ApacheKafka(ApacheKafkaCluster):
             internal ``PLAINTEXT`` listener's.
         security: TLS/SASL client listeners and ACLs
             (:class:`~bytewax_kafka.testing.KafkaSecurity`).
+        proxied: Add a client listener advertised through a Toxiproxy proxy
+            (``proxied_bootstrap``, ``faults``).
 
     Example:
         >>> with ApacheKafka() as kafka:
@@ -511,6 +574,7 @@ class ApacheKafka(ApacheKafkaCluster):
         start_timeout: float = 90.0,
         port: int | None = None,
         security: KafkaSecurity | None = None,
+        proxied: bool = False,
     ) -> None:
         super().__init__(
             1,
@@ -521,6 +585,7 @@ class ApacheKafka(ApacheKafkaCluster):
             start_timeout=start_timeout,
             port=port,
             security=security,
+            proxied=proxied,
         )
 
     @property

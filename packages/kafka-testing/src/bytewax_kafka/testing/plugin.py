@@ -17,6 +17,10 @@ runs, so the entry point costs nothing where pytest is absent):
   for tests that need one (offset edge cases, replication).
 - ``@pytest.mark.kafka_features("transactions", ...)``: skip, naming the gap,
   when the session's broker lacks a feature.
+- ``proxied_kafka`` / ``proxied_kafka_cluster``: Apache Kafka with a client
+  listener behind Toxiproxy (``proxied_bootstrap``), ``network_faults`` its
+  fault helpers (undone after each test), ``toxiproxy`` a bare Toxiproxy
+  server. Skipped, with the reason, where Toxiproxy cannot be built (no Go).
 
 Docker-backed brokers are skipped with the reason when no Docker engine
 answers; any other broker that cannot start fails the tests that need it.
@@ -39,6 +43,7 @@ except ImportError as exc:  # imported by hand without the extra; pytest itself 
 
 from bytewax_kafka.testing.broker import FEATURES, Broker
 from bytewax_kafka.testing.errors import BrokerUnavailable
+from bytewax_kafka.testing.faults import NetworkFaults
 from bytewax_kafka.testing.helpers import (
     Record,
     create_topic,
@@ -50,6 +55,7 @@ from bytewax_kafka.testing.helpers import (
 from bytewax_kafka.testing.logs import logged
 from bytewax_kafka.testing.mock import MOCK_PARTITIONS
 from bytewax_kafka.testing.spec import broker_from_spec
+from bytewax_kafka.testing.toxiproxy import Toxiproxy, ToxiproxyUnavailable
 
 _DOCKER_KINDS = {"redpanda", "kafka-container"}
 
@@ -100,7 +106,7 @@ def _start(broker: Broker) -> Broker:
     try:
         broker.start()
     except BrokerUnavailable as exc:
-        if broker.kind in _DOCKER_KINDS:
+        if broker.kind in _DOCKER_KINDS or isinstance(exc, ToxiproxyUnavailable):
             pytest.skip(f"{broker.kind}: {exc}")
         pytest.fail(f"{broker.kind} broker cannot run here: {exc}", pytrace=False)
     return broker
@@ -270,3 +276,55 @@ def broker_topic_factory() -> Iterator[Callable[[Broker], TopicFactory]]:
         if "create_topics" in broker.features and names:
             with contextlib.suppress(Exception):
                 delete_topics(broker.client_config(), names)
+
+
+# -- network faults (Toxiproxy) ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def toxiproxy() -> Iterator[Toxiproxy]:
+    """A Toxiproxy server for this session (``toxiproxy.proxy(name, upstream=...)``)."""
+    server = Toxiproxy()
+    try:
+        server.start()
+    except ToxiproxyUnavailable as exc:
+        pytest.skip(f"Toxiproxy: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def proxied_kafka() -> Iterator[Broker]:
+    """One Apache Kafka node with a client listener behind Toxiproxy (``proxied_bootstrap``)."""
+    from bytewax_kafka.testing.kafka import ApacheKafka
+
+    broker = _start(ApacheKafka(proxied=True))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def proxied_kafka_cluster() -> Iterator[Broker]:
+    """Three Apache Kafka nodes, each with a client listener behind its own proxy."""
+    from bytewax_kafka.testing.kafka import ApacheKafkaCluster
+
+    broker = _start(ApacheKafkaCluster(3, config=CLUSTER_TEST_CONFIG, proxied=True))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def network_faults(proxied_kafka: Any) -> Iterator[NetworkFaults]:
+    """Faults on ``proxied_kafka``'s proxied listener; all undone after the test."""
+    faults: NetworkFaults = proxied_kafka.faults
+    faults.clear()
+    try:
+        yield faults
+    finally:
+        faults.clear()

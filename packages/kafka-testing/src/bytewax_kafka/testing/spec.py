@@ -8,13 +8,14 @@ from bytewax_kafka.testing.broker import Broker
 BROKER_KINDS = ("kafka", "kafka-cluster", "tansu", "mock", "redpanda", "kafka-container")
 
 
-def broker_from_spec(spec: str, *, port: int | None = None) -> Broker:
+def broker_from_spec(spec: str, *, port: int | None = None, proxied: bool = False) -> Broker:
     """Build (not start) the broker a spec names.
 
     Args:
         spec: One of :data:`BROKER_KINDS` or ``external=HOST:PORT[,HOST:PORT]``.
         port: Client port (Kafka, Tansu; a cluster uses it and the next ones);
             free ports chosen by the OS when None.
+        proxied: Apache Kafka only: add a client listener behind Toxiproxy.
 
     Raises:
         ValueError: For an unknown spec.
@@ -29,9 +30,9 @@ def broker_from_spec(spec: str, *, port: int | None = None) -> Broker:
     if spec.startswith("external="):
         return External(spec.split("=", 1)[1])
     if spec == "kafka":
-        return ApacheKafka(port=port)
+        return ApacheKafka(port=port, proxied=proxied)
     if spec == "kafka-cluster":
-        return ApacheKafkaCluster(3, port=port)
+        return ApacheKafkaCluster(3, port=port, proxied=proxied)
     if spec == "tansu":
         return Tansu(port=port)
     if spec == "mock":
