@@ -249,3 +249,28 @@ def test_handoff_env_round_trips_a_whole_cell():
     h = read_handoff(Handoff(c, "b:1", "i", "o", 1, 2, rate=5, seq_base=1 << 52).env())
     assert h.cell.config() == c.config()
     assert (h.process_index, h.processes, h.rate, h.seq_base) == (1, 2, 5, 1 << 52)
+
+
+def test_flow_python_runs_the_flow_side_with_another_environment(tmp_path):
+    # Two installed versions of the connector side by side: each cell's flow
+    # processes start with the interpreter the cell names.
+    env = tmp_path / "before" / ".venv" / "bin"
+    env.mkdir(parents=True)
+    other = env / "python"
+    other.symlink_to(sys.executable)
+    scenario = f"variant = ['ours', 'raw']\nflow_python = ['{other}', 'auto']\nrepetitions = 1"
+    cells = expand(parse_scenario(scenario))
+    assert len(cells) == 4
+    pythons = {
+        (c.variant, c.flow_python): FlowProcesses(c, "b:1", "i", "o", tmp_path).commands[0][0] for c in cells
+    }
+    assert pythons == {
+        ("ours", str(other)): str(other),
+        ("raw", str(other)): str(other),
+        ("ours", None): sys.executable,
+        ("raw", None): sys.executable,
+    }
+    labels = {c.label() for c in cells if c.flow_python}
+    assert all("python of before" in label for label in labels)
+    with pytest.raises(Exception, match="is not an executable file"):
+        parse_scenario(f"flow_python = '{tmp_path / 'nope'}'")

@@ -35,6 +35,7 @@ __all__ = [
     "cell_timeout",
     "group_key",
     "probe_messages",
+    "python_name",
     "warmup_share",
 ]
 
@@ -106,6 +107,7 @@ class Cell:
     producer_config: dict[str, Any] | None = None
     gc_threshold: int | None = None
     gc_tuning: bool = True
+    flow_python: str | None = None
 
     def config(self) -> dict[str, Any]:
         """The cell's parameters as a plain dict (JSON-ready)."""
@@ -176,6 +178,8 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterabl
         extras.append(f"gc={config['gc_threshold']}")
     if config.get("gc_tuning") is False:
         extras.append("no gc tuning")
+    if config.get("flow_python"):
+        extras.append(f"python of {python_name(str(config['flow_python']))}")
     if extras:
         parts[0] = " ".join(p for p in (parts[0], *extras) if p)
     mode = config.get("mode")
@@ -192,6 +196,17 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterabl
     if variant:
         parts.insert(0, variant_label(str(config.get("variant"))))
     return " · ".join(parts)
+
+
+def python_name(path: str) -> str:
+    """A short name for a flow interpreter: the folder of its environment (``.../NAME/.venv/bin/python``)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if len(p.parents) >= 3 and p.parent.name == "bin":
+        env = p.parents[1]
+        return env.parent.name if env.name.startswith(".") else env.name
+    return path
 
 
 def warmup_share(warmup: float | str, span: float) -> float:

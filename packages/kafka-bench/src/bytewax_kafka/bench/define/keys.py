@@ -108,6 +108,16 @@ def _warmup(v: Any) -> float | str:
     return _number(0.0)(v)
 
 
+def _python(v: Any) -> str:
+    import os
+
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected the path of a python interpreter, got {v!r}")
+    if not (os.path.isfile(v) and os.access(v, os.X_OK)):
+        raise ValueError(f"{v!r} is not an executable file")
+    return v
+
+
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError(f"expected true or false, got {v!r}")
@@ -166,6 +176,12 @@ AXES: dict[str, Key] = {
         "keys", _choice(KEY_DISTRIBUTIONS), " | ".join(KEY_DISTRIBUTIONS) + " (zipf: a few hot keys)"
     ),
     "guarantee": _key("guarantee", _choice(GUARANTEES), " | ".join(GUARANTEES)),
+    "flow_python": _key(
+        "flow_python",
+        _optional(_python),
+        "interpreter running the flow side (another environment's python: two installed versions "
+        "side by side in one run); default: kafka-bench's own",
+    ),
     "gc_tuning": _key(
         "gc_tuning",
         _bool,

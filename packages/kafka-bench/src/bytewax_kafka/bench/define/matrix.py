@@ -44,6 +44,7 @@ _AXIS_ORDER = (
     "mode",
     "guarantee",
     "gc_tuning",
+    "flow_python",
     "serde",
     "message_size",
     "keys",

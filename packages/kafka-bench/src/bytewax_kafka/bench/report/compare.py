@@ -55,6 +55,7 @@ IDENTITY = {
     "producer_config": None,
     "gc_threshold": None,
     "gc_tuning": True,
+    "flow_python": None,
     "epoch_interval": None,
 }
 

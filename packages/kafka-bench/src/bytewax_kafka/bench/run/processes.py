@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -108,7 +109,10 @@ class FlowProcesses:
     def __init__(self, cell: Cell, bootstrap: str, src: str, dst: str, log_dir: Path) -> None:
         self.cell = cell
         specs = VARIANTS[cell.variant].launch.processes(cell.workers, cell.processes, cell.epoch_interval)
-        self.commands = [s.argv for s in specs]
+        python = cell.flow_python
+        self.commands = [
+            [python, *s.argv[1:]] if python and s.argv[0] == sys.executable else s.argv for s in specs
+        ]
         self.envs = [
             {
                 **os.environ,
