@@ -27,6 +27,8 @@ from bytewax_kafka.core.errors import (
     KafkaTopicError,
     KafkaTransactionError,
 )
+from bytewax_kafka.core.group import ConsumerGroup
+from bytewax_kafka.core.group_source import KafkaGroupSource
 from bytewax_kafka.core.messages import KafkaError, KafkaSinkMessage, KafkaSourceMessage
 from bytewax_kafka.core.sink import KafkaEpochSink, KafkaSink
 from bytewax_kafka.core.source import KafkaSource
@@ -39,6 +41,7 @@ __all__ = [
     "OFFSET_END",
     "OFFSET_STORED",
     "CommitProgress",
+    "ConsumerGroup",
     "ExactlyOnce",
     "KafkaAuthenticationError",
     "KafkaCallTimeout",
@@ -49,6 +52,7 @@ __all__ = [
     "KafkaDeliveryRefusedError",
     "KafkaEpochSink",
     "KafkaError",
+    "KafkaGroupSource",
     "KafkaPartitionsChangedError",
     "KafkaSink",
     "KafkaSinkMessage",

@@ -40,7 +40,7 @@ from bytewax_kafka.core.metadata import (
     match_topics,
     partition_counts,
 )
-from bytewax_kafka.core.metrics import LagGauge
+from bytewax_kafka.core.lag import PartitionLag, check_stall_after
 from bytewax_kafka.core.offsets import (
     StartingOffset,
     check_starting_offset,
@@ -124,6 +124,11 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             flow is built: freeze what is alive then and raise the young
             generation's threshold (see :mod:`bytewax_kafka.core.gc_tuning`;
             ``False`` leaves the collector as the process set it).
+        stall_after: Seconds a partition may go without a record read
+            while records wait in it before it counts as stalled: a warning
+            names it and its ``bytewax_kafka_source_partition_stalled``
+            gauge is 1 (see :mod:`bytewax_kafka.core.lag`); None turns the
+            check off.
 
     Topics starting with ``^`` are regular expressions matched against whole
     topic names (librdkafka's convention), resolved when the flow starts.
@@ -152,6 +157,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         exactly_once: ExactlyOnce | None = None,
         batches: bool = False,
         gc_tuning: bool = True,
+        stall_after: float | None = 60.0,
     ) -> None:
         self._brokers = check_addresses("brokers", brokers)
         self._topics = check_addresses("topics", topics)
@@ -182,6 +188,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         self._exactly_once = exactly_once
         self._batches = bool(batches)
         self._gc_tuning = bool(gc_tuning)
+        self._stall_after = check_stall_after(stall_after)
         #: Error items emitted so far in this process (see :meth:`errors_emitted`).
         self._errors = 0
         self._parts: list[str] | None = None
@@ -395,7 +402,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         self._end_checked = end is None
         self._batch_size = batch_size
         self._raise = raise_on_errors
-        self._lag = LagGauge(step_id, topic, partition)
+        self._lag = PartitionLag(step_id, topic, partition, source._stall_after)
         # Even an empty partition is ended by an EOF event, which also
         # tells the real end where offset queries are inexact.
         self._done = False
@@ -424,7 +431,9 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             out = self._with_events(items)
         else:
             out = items
-            nxt = items[-1].offset + 1
+            last = items[-1]
+            self._lag.read(last.timestamp)
+            nxt = last.offset + 1
             if nxt > self._next:
                 self._next = nxt
                 w.down_since = None  # a broker served data: the cluster is back
@@ -433,7 +442,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         self._last_data = now
         if now >= self._lag_due:
             self._lag_due = now + _LAG_EVERY
-            self._lag.set(self._high_watermark(), nxt)
+            self._lag.update(*self._watermarks(), self._position(), now=now)
         if self._end is not None:
             self._check_end()
             if nxt >= self._end:
@@ -456,6 +465,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             if type(m) is KafkaSourceMessage:
                 out.append(m)
                 nxt = m.offset + 1  # type: ignore[operator]
+                self._lag.read(m.timestamp)
                 continue
             err = m.error()
             if err.code() == _EOF:
@@ -478,14 +488,33 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         return out
 
     def _high_watermark(self) -> int:
+        return self._watermarks()[1]
+
+    def _position(self) -> int:
+        """The next offset to read: ours, or the consumer's position (past transaction markers).
+
+        The position counts records the worker's consumer holds for this
+        partition but has not handed over yet: used only when it holds none.
+        """
+        buf = self._worker.buffers.get(self._key)
+        if buf is None or buf.items:
+            return self._next
         try:
-            return int(
-                self._worker.consumer.get_watermark_offsets(
-                    TopicPartition(self._topic, self._partition), cached=True
-                )[1]
-            )
+            [tp] = self._worker.consumer.position([TopicPartition(self._topic, self._partition)])
         except Exception:
-            return -1
+            return self._next
+        pos = tp.offset
+        return pos if pos is not None and pos > self._next else self._next
+
+    def _watermarks(self) -> tuple[int, int]:
+        """(log start offset, high watermark) as the client last saw them; -1 when unknown."""
+        try:
+            lo, hi = self._worker.consumer.get_watermark_offsets(
+                TopicPartition(self._topic, self._partition), cached=True
+            )
+            return int(lo), int(hi)
+        except Exception:
+            return -1, -1
 
     def _check_end(self) -> None:
         # The first fetch response tells the high watermark exactly, even on
@@ -548,7 +577,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             self._awake = datetime.now(timezone.utc) + _IDLE_WAIT
             if now >= self._lag_due:
                 self._lag_due = now + _LAG_EVERY
-                self._lag.set(self._high_watermark(), self._next)
+                self._lag.update(*self._watermarks(), self._position(), now=now)
         else:
             self._awake = None
 

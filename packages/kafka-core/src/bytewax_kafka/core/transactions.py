@@ -1,33 +1,38 @@
 """Exactly-once Kafka -> Kafka, and consumer-group commits the broker can see.
 
-Both need to know, when a worker's outputs of an epoch are on the broker,
+All need to know, when a worker's outputs of an epoch are on the broker,
 how far that worker's source partitions have been read *in that epoch*. The
 pieces that give it (all inserted by ``bytewax_kafka.operators.input`` and
 ``.output``; see docs/guarantees.md):
 
-- after the source, ``op.inspect_debug`` records, per worker and epoch, the
-  next offset of every source partition (:meth:`EpochTracker.record_source`);
-- before the sink, ``op.inspect_debug`` records the epoch of each item
-  (:meth:`EpochTracker.record_item`);
+- after the source, a ``flat_map_batch`` step turns each batch a worker's
+  source emits into one tick holding the next offset of every partition in
+  the batch, and an ``op.inspect_debug`` on the ticks records their epoch
+  (:mod:`bytewax_kafka.core.epochs`: one look at each item's offset, no
+  Python call per item);
 - a tiny ``DynamicSink`` (:class:`WorkerIndexSink`) learns each worker
   thread's index when the flow is built, so every worker writes through its
-  *own* sink partition (``"w<index>"``): items never change worker between
-  source and sink, as long as the steps between are stateless (map, filter,
-  flat_map, branch, ...);
-- :class:`KafkaTrackedSink` writes, and when bytewax snapshots epoch ``N``
-  (after every item of ``N`` went through ``write_batch``, before any item of
-  ``N + 1`` does) it either commits one Kafka transaction holding the epoch's
-  outputs and the source offsets up to ``N`` (:class:`ExactlyOnce`), or
-  flushes and then commits those offsets to a consumer group
-  (:class:`CommitProgress`).
+  *own* sink partitions: items never change worker between source and sink,
+  as long as the steps between are stateless (map, filter, flat_map,
+  branch, ...);
+- :class:`KafkaTrackedSink` has two partitions per worker: ``"w<index>"``
+  writes the output's messages, ``"t<index>"`` takes the input's ticks, so
+  that bytewax snapshots it at the end of every epoch in which the worker
+  read something, whether or not this output wrote anything;
+- every output sharing a mode writes through the worker's
+  :class:`~bytewax_kafka.core.worker_writer.WorkerWriter`, which commits the
+  epoch once each of those outputs has closed it: one Kafka transaction
+  holding the epoch's outputs and the source offsets up to it
+  (:class:`ExactlyOnce`), or a flush and a commit of those offsets to a
+  consumer group (:class:`CommitProgress`, and ``ConsumerGroup`` of
+  :mod:`bytewax_kafka.core.group`).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax.outputs import (
     DynamicSink,
@@ -35,22 +40,18 @@ from bytewax.outputs import (
     StatefulSinkPartition,
     StatelessSinkPartition,
 )
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from bytewax_kafka.core.config import (
-    for_consumer,
-    for_producer,
-    make_client,
-    scrub,
-)
-from bytewax_kafka.core.deadline import Deadlines, bounded, deadline_for
+from bytewax_kafka.core.config import check_add_config, check_addresses, for_producer, make_client, scrub
+from bytewax_kafka.core.deadline import bounded
 from bytewax_kafka.core.errors import KafkaCallTimeout, KafkaConnectorError, KafkaTransactionError
+from bytewax_kafka.core.epochs import EpochTracker, Tick
 from bytewax_kafka.core.gc_tuning import tune_gc
-from bytewax_kafka.core.messages import KafkaSinkMessage
-from bytewax_kafka.core.producer import DeliveringProducer
-from bytewax_kafka.core.sink import _SinkSettings, produce_all
+from bytewax_kafka.core.sink import _SinkSettings
+from bytewax_kafka.core.worker_writer import WorkerWriter
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from bytewax_kafka.core.group import GroupMember
 
 __all__ = [
     "CommitProgress",
@@ -58,90 +59,22 @@ __all__ = [
     "ExactlyOnce",
     "KafkaTrackedSink",
     "KafkaTransactionError",
+    "Tick",
     "WorkerIndexSink",
 ]
 
-Position = dict[tuple[str, int], int]
-
-
-class EpochTracker:
-    """What each worker read per epoch, and which epoch each output item belongs to."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        #: thread ident -> (worker index, worker count)
-        self.workers: dict[int, tuple[int, int]] = {}
-        #: worker index -> epoch -> (topic, partition) -> next offset
-        self.source: dict[int, dict[int, Position]] = {}
-        #: id(item) -> epoch, between the inspect before the sink and write_batch
-        self.item_epochs: dict[int, int] = {}
-
-    # -- recorded by the flow ---------------------------------------------------
-
-    def register_worker(self, index: int, count: int) -> None:
-        """Remember the calling thread's worker index (from a DynamicSink build)."""
-        with self._lock:
-            self.workers[threading.get_ident()] = (index, count)
-
-    def record_source(self, _step_id: str, item: Any, epoch: int, worker: int) -> None:
-        """``op.inspect_debug`` callback after the source."""
-        if type(item) is list:  # a batch (input(..., batches=True)): one partition, in offset order
-            item = item[-1]
-        msg = getattr(item, "msg", item)  # KafkaError items carry the message
-        offset = msg.offset
-        if offset is None or offset < 0 or msg.partition is None or msg.topic is None:
-            return
-        key = (msg.topic, msg.partition)
-        by_epoch = self.source.get(worker)
-        if by_epoch is None:
-            with self._lock:
-                by_epoch = self.source.setdefault(worker, {})
-        pos = by_epoch.get(epoch)
-        if pos is None:
-            pos = by_epoch.setdefault(epoch, {})
-        if pos.get(key, -1) <= offset:
-            pos[key] = offset + 1
-
-    def record_item(self, _step_id: str, item: Any, epoch: int, _worker: int) -> None:
-        """``op.inspect_debug`` callback just before the sink."""
-        self.item_epochs[id(item)] = epoch
-
-    # -- read by the sink ---------------------------------------------------------
-
-    def worker(self) -> tuple[int, int]:
-        """(index, count) of the calling worker thread."""
-        try:
-            return self.workers[threading.get_ident()]
-        except KeyError:
-            raise KafkaConnectorError(
-                "exactly-once/commit-progress outputs must be written with "
-                "bytewax_kafka.operators.output(..., exactly_once=/commit_progress=): the worker "
-                "of this thread is unknown"
-            ) from None
-
-    def epoch_of(self, item: Any) -> int:
-        """The epoch recorded for ``item`` (and forget it)."""
-        return self.item_epochs.pop(id(item))
-
-    def positions_upto(self, worker: int, epoch: int) -> Position:
-        """Next offsets of ``worker``'s source partitions after ``epoch``; forgets older epochs."""
-        by_epoch = self.source.get(worker, {})
-        out: Position = {}
-        for e in sorted(e for e in list(by_epoch) if e <= epoch):
-            for key, off in by_epoch.pop(e).items():
-                if out.get(key, -1) < off:
-                    out[key] = off
-        return out
-
-    def positions_all(self, worker: int) -> Position:
-        """Next offsets after every epoch recorded for ``worker`` (at the end of the input)."""
-        return self.positions_upto(worker, 2**63)
-
 
 class _TrackedMode:
-    """Shared settings of :class:`ExactlyOnce` and :class:`CommitProgress`."""
+    """What :class:`ExactlyOnce`, :class:`CommitProgress` and ``ConsumerGroup`` share.
+
+    The tracker, and per flow: the outputs sharing the mode (and their
+    producer settings, which must agree), the input's tick streams, and the
+    writer of each worker.
+    """
 
     transactional = False
+    #: Offsets go to the group through the worker's member of it (``ConsumerGroup``).
+    group_mode = False
 
     def __init__(self, group_id: str, commit_timeout: float = 30.0) -> None:
         if not isinstance(group_id, str) or not group_id:
@@ -149,9 +82,72 @@ class _TrackedMode:
         self.group_id = group_id
         self.commit_timeout = float(commit_timeout)
         self.tracker = EpochTracker()
+        # Reentrant: a writer made under it asks for the worker's group member.
+        self._lock = threading.RLock()
+        self._outputs: dict[str, dict[str, tuple[list[str], dict[str, Any]]]] = {}
+        self._ticks: dict[str, dict[str, Any]] = {}
+        self._writers: dict[tuple[str, int], WorkerWriter] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(group_id={self.group_id!r})"
+
+    def producer_settings(self, worker: int) -> dict[str, Any]:
+        """Settings of worker ``worker``'s producer beyond the outputs' own (transactional ones)."""
+        return {}
+
+    def member(self, flow_id: str, worker: int) -> GroupMember:
+        """The worker's member of the consumer group (consumer-group mode only)."""
+        raise KafkaConnectorError(f"{self!r} reads with a static assignment: it has no group members")
+
+    # -- registered when the flow is built -------------------------------------------
+
+    def add_ticks(self, flow_id: str, step_id: str, ticks: Any) -> None:
+        """The input ``step_id`` of ``flow_id`` shares this mode: the stream of its ticks."""
+        with self._lock:
+            self._ticks.setdefault(flow_id, {})[step_id] = ticks
+
+    def ticks(self, flow_id: str) -> list[Any]:
+        """The tick streams of the inputs of ``flow_id`` sharing this mode."""
+        return list(self._ticks.get(flow_id, {}).values())
+
+    def add_output(
+        self, flow_id: str, step_id: str, brokers: Iterable[str], add_config: Mapping[str, Any] | None
+    ) -> None:
+        """An output of ``flow_id`` sharing this mode; its settings must be those of the others.
+
+        Raises:
+            ValueError: When ``brokers`` or ``add_config`` differ from those
+                of another output sharing the mode: they write through one
+                producer per worker.
+        """
+        settings = (check_addresses("brokers", brokers), check_add_config(add_config))
+        with self._lock:
+            outputs = self._outputs.setdefault(flow_id, {})
+            for other, theirs in outputs.items():
+                if other != step_id and theirs != settings:
+                    what = "brokers" if theirs[0] != settings[0] else "add_config"
+                    raise ValueError(
+                        f"step {step_id!r} shares {self!r} with step {other!r} but has other {what}: "
+                        "outputs sharing it write through one producer per worker; give them the "
+                        "same brokers and add_config"
+                    )
+            outputs[step_id] = settings
+
+    def outputs_of(self, flow_id: str) -> int:
+        """How many outputs of ``flow_id`` share this mode."""
+        return len(self._outputs.get(flow_id, {}))
+
+    # -- at run time --------------------------------------------------------------------
+
+    def writer(self, flow_id: str, worker: int, base: Mapping[str, Any]) -> WorkerWriter:
+        """Worker ``worker``'s writer for the outputs of ``flow_id`` (made by the first to ask)."""
+        key = (flow_id, worker)
+        with self._lock:
+            w = self._writers.get(key)
+            if w is None or w.closed:
+                w = self._writers[key] = WorkerWriter(self, worker, flow_id, base)
+            w.acquire()
+            return w
 
 
 class ExactlyOnce(_TrackedMode):
@@ -160,10 +156,13 @@ class ExactlyOnce(_TrackedMode):
     Pass the same instance to ``bytewax_kafka.operators.input(...,
     exactly_once=)`` and ``output(..., exactly_once=)``. Each worker writes
     through a transactional producer whose ``transactional.id`` is
-    ``"<name>-w<worker index>"`` (one output per ``ExactlyOnce``; stable across restarts with
-    the same worker count, so a restarted flow fences the old producer and
-    aborts its open transaction); per epoch it commits the epoch's outputs
-    together with the source offsets, sent to the consumer group ``name``.
+    ``"<name>-w<worker index>"`` (stable across restarts with the same worker
+    count, so a restarted flow fences the old producer and aborts its open
+    transaction); per epoch it commits the epoch's outputs together with the
+    source offsets, sent to the consumer group ``name``. Several outputs of
+    the flow (``output``, ``dead_letter``) may share it: they write through
+    that one producer per worker, and all their records of an epoch commit
+    in the same transaction.
     The source resumes from that group's committed offsets. Read the output
     with ``isolation.level=read_committed``.
 
@@ -188,6 +187,7 @@ class ExactlyOnce(_TrackedMode):
         >>> eos = ExactlyOnce("orders-enricher")
         >>> kinp = kop.input("in", flow, brokers=b, topics=["orders"], exactly_once=eos)
         >>> kop.output("out", kinp.oks, brokers=b, topic="enriched", exactly_once=eos)
+        >>> kop.dead_letter("dlq", kinp.errs, brokers=b, topic="orders-dlq", exactly_once=eos)
     """
 
     transactional = True
@@ -277,12 +277,18 @@ def _part_name(index: int) -> str:
     return f"w{index}"
 
 
-class KafkaTrackedSink(_SinkSettings, FixedPartitionedSink[KafkaSinkMessage[Any, Any], None]):
-    """The sink of exactly-once and commit-progress outputs: one partition per worker.
+def ticks_part(index: int) -> str:
+    """The name of worker ``index``'s partition taking the input's ticks."""
+    return f"t{index}"
+
+
+class KafkaTrackedSink(_SinkSettings, FixedPartitionedSink[Any, None]):
+    """The sink of exactly-once, commit-progress and consumer-group outputs: two partitions per worker.
 
     Built by ``bytewax_kafka.operators.output``; not meant to be used alone.
     Takes the same settings as :class:`~bytewax_kafka.core.KafkaSink`, checked
-    the same way when the flow is built.
+    the same way when the flow is built. Items are ``("w<index>", messages)``
+    and ``("t<index>", tick)`` pairs, each routed to its own worker.
     """
 
     def __init__(
@@ -290,12 +296,13 @@ class KafkaTrackedSink(_SinkSettings, FixedPartitionedSink[KafkaSinkMessage[Any,
         brokers: Iterable[str],
         topic: str | None,
         add_config: Mapping[str, Any] | None,
-        mode: ExactlyOnce | CommitProgress,
+        mode: _TrackedMode,
         *,
         gc_tuning: bool = True,
     ) -> None:
         super().__init__(brokers, topic, add_config, gc_tuning)
         self._mode = mode
+        self._order: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return (
@@ -303,145 +310,75 @@ class KafkaTrackedSink(_SinkSettings, FixedPartitionedSink[KafkaSinkMessage[Any,
             f"add_config=<{len(self._add_config)} settings>)"
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_order"] = {}
+        return state
+
     def list_parts(self) -> list[str]:
-        """Only this worker's own partition: so this worker is its primary."""
+        """Only this worker's own partitions: so this worker is their primary."""
         index, _count = self._mode.tracker.worker()
-        return [_part_name(index)]
+        return [ticks_part(index), _part_name(index)]
 
     def part_fn(self, item_key: str) -> int:
-        """Position of ``w<index>`` among all workers' partitions, in bytewax's (sorted) order."""
-        _index, count = self._mode.tracker.worker()
-        return sorted(_part_name(i) for i in range(count)).index(item_key)
+        """Position of the part among all workers' parts, in bytewax's (sorted) order."""
+        order = self._order
+        if not order:
+            _index, count = self._mode.tracker.worker()
+            names = sorted([_part_name(i) for i in range(count)] + [ticks_part(i) for i in range(count)])
+            order.update((name, i) for i, name in enumerate(names))
+        return order[item_key]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _TrackedPartition:
-        """Build this worker's writer (transactional for exactly-once)."""
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ItemsPartition | _TicksPartition:
+        """Build this worker's partition; both share the worker's writer (transactional for exactly-once)."""
         index, _count = self._mode.tracker.worker()
         if self._gc_tuning:
             tune_gc()
-        return _TrackedPartition(step_id, index, self.producer_config(), self._topic, self._mode)
+        flow_id = step_id.split(".", 1)[0]
+        output = step_id.rsplit(".", 1)[0]  # the kop.output step
+        writer = self._mode.writer(flow_id, index, self.producer_config())
+        if for_part.startswith("t"):
+            return _TicksPartition(writer, output)
+        return _ItemsPartition(writer, self._topic)
 
 
-class _TrackedPartition(StatefulSinkPartition[KafkaSinkMessage[Any, Any], None]):
-    def __init__(
-        self,
-        step_id: str,
-        worker: int,
-        base: dict[str, Any],
-        topic: str | None,
-        mode: ExactlyOnce | CommitProgress,
-    ) -> None:
-        self._worker = worker
-        self._mode = mode
-        self._tracker = mode.tracker
-        self._epoch: int | None = None
-        conf = dict(base)
-        self._group = make_client(
-            Consumer,
-            {**for_consumer(conf), "group.id": mode.group_id, "enable.auto.commit": False},
-            "consumer",
-        )
-        self._config = conf
-        if isinstance(mode, ExactlyOnce):
-            conf = {**conf, **mode.producer_settings(worker)}
-        self._producer = DeliveringProducer(conf, topic)
-        #: The producer's helper thread: transactional calls run there under our deadline.
-        self._calls: Deadlines = self._producer.calls
-        #: A transactional call overran: the producer is unusable, nothing more is committed.
-        self._stuck: str | None = None
-        self._tx = mode.transactional
-        if self._tx:
-            p = self._producer.producer
-            timeout = mode.commit_timeout
-            self._call("initialising transactions (fencing earlier runs)", p.init_transactions, timeout)
-            self._call("beginning a transaction", p.begin_transaction)
+class _ItemsPartition(StatefulSinkPartition[Any, None]):
+    def __init__(self, writer: WorkerWriter, topic: str | None) -> None:
+        self._writer = writer
+        self._topic = topic
+        self._closed = False
 
-    def _call(self, what: str, fn: Any, *args: Any) -> None:
-        """A transactional call under our deadline: ``commit_timeout`` plus the grace."""
-        name = getattr(fn, "__name__", "call")
-        if self._stuck is not None:
-            raise KafkaTransactionError(
-                f"worker {self._worker}: {what} ({name}) not attempted for group "
-                f"{self._mode.group_id!r}: {self._stuck} earlier never returned"
-            )
-        timeout = self._mode.commit_timeout
-        try:
-            self._calls.call(f"{what} ({name})", deadline_for(timeout), fn, *args)
-        except KafkaCallTimeout as exc:
-            self._stuck = name
-            raise KafkaTransactionError(
-                f"worker {self._worker}: {what} ({name}) did not return within {exc.elapsed:.1f}s "
-                f"(commit_timeout={timeout:g}s) for group {self._mode.group_id!r}; librdkafka ignored "
-                "its timeout. The flow stops: restarted, it fences this producer, the open "
-                "transaction is aborted and nothing is lost or written twice"
-            ) from None
-        except Exception as exc:
-            text = scrub(str(exc), self._config)
-            raise KafkaTransactionError(
-                f"worker {self._worker}: {what} failed for group {self._mode.group_id!r}: {text}"
-            ) from None
-
-    def write_batch(self, values: list[KafkaSinkMessage[Any, Any]]) -> None:
-        if values:
-            epoch_of = self._tracker.epoch_of
-            epoch = max(epoch_of(v) for v in values)
-            if self._epoch is None or epoch > self._epoch:
-                self._epoch = epoch
-        produce_all(self._producer, values)
-
-    def _offsets(self, positions: Mapping[tuple[str, int], int]) -> list[TopicPartition]:
-        return [TopicPartition(t, p, off) for (t, p), off in sorted(positions.items())]
-
-    def _commit(self, positions: Mapping[tuple[str, int], int]) -> None:
-        offsets = self._offsets(positions)
-        if self._tx:
-            p = self._producer.producer
-            self._producer.check()  # a failed delivery must not be committed
-            if offsets:
-                meta = self._group.consumer_group_metadata()
-                self._call(
-                    "sending offsets to the transaction",
-                    p.send_offsets_to_transaction,
-                    offsets,
-                    meta,
-                    self._mode.commit_timeout,
-                )
-            self._call("committing the transaction", p.commit_transaction, self._mode.commit_timeout)
-            self._producer.check()
-            self._call("beginning a transaction", p.begin_transaction)
-        else:
-            self._producer.flush()
-            if offsets:
-                try:
-                    self._calls.call(
-                        "committing progress to the consumer group",
-                        deadline_for(self._mode.commit_timeout),
-                        self._group.commit,
-                        offsets=offsets,
-                        asynchronous=False,
-                    )
-                except Exception as exc:  # monitoring only: never fail the flow for it
-                    log.warning("committing progress to group %r failed: %s", self._mode.group_id, exc)
+    def write_batch(self, values: list[Any]) -> None:
+        self._writer.write(self._topic, values)
 
     def snapshot(self) -> None:
-        # Every item of epoch self._epoch has been written; none of a later one.
-        if self._epoch is None:
-            return
-        self._commit(self._tracker.positions_upto(self._worker, self._epoch))
-        self._epoch = None
+        return None  # the ticks partition of this output closes the epoch
 
     def close(self) -> None:
-        # End of the input: every epoch is complete.
-        try:
-            if self._stuck is None:
-                self._commit(self._tracker.positions_all(self._worker))
-                if self._tx:
-                    self._call(
-                        "closing the transaction",
-                        self._producer.producer.abort_transaction,
-                        self._mode.commit_timeout,
-                    )
-        finally:
-            try:
-                self._calls.call("closing the group consumer", deadline_for(10.0), self._group.close)
-            except KafkaCallTimeout as exc:
-                log.warning("%s", exc)
+        if not self._closed:
+            self._closed = True
+            self._writer.release()
+
+
+class _TicksPartition(StatefulSinkPartition[Tick, None]):
+    def __init__(self, writer: WorkerWriter, output: str) -> None:
+        self._writer = writer
+        self._output = output
+        self._epoch: int | None = None
+        self._closed = False
+
+    def write_batch(self, ticks: list[Tick]) -> None:
+        epoch = max(t.epoch for t in ticks)
+        if self._epoch is None or epoch > self._epoch:
+            self._epoch = epoch
+
+    def snapshot(self) -> None:
+        # Every item of the epoch has gone through this output's write_batch; none of a later one.
+        if self._epoch is not None:
+            self._writer.close_epoch(self._output, self._epoch)
+            self._epoch = None
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.release()

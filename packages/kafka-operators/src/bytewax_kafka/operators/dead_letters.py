@@ -55,7 +55,14 @@ from bytewax.dataflow import Dataflow, Stream, operator
 from confluent_kafka import OFFSET_BEGINNING
 from confluent_kafka import KafkaError as CKError
 
-from bytewax_kafka.core import KafkaError, KafkaSinkMessage, KafkaSourceMessage
+from bytewax_kafka.core import (
+    CommitProgress,
+    ConsumerGroup,
+    ExactlyOnce,
+    KafkaError,
+    KafkaSinkMessage,
+    KafkaSourceMessage,
+)
 from bytewax_kafka.core.offsets import StartingOffset
 from bytewax_kafka.operators.io import _split, input, output
 from bytewax_kafka.operators.types import KafkaOpOut, KafkaStepError
@@ -267,6 +274,9 @@ def dead_letter(
     brokers: Iterable[str],
     topic: str,
     add_config: Mapping[str, Any] | None = None,
+    exactly_once: ExactlyOnce | None = None,
+    commit_progress: CommitProgress | None = None,
+    consumer_group: ConsumerGroup | None = None,
 ) -> None:
     """Write error items to a dead-letter topic, with headers saying what failed.
 
@@ -278,12 +288,23 @@ def dead_letter(
     :func:`~bytewax_kafka.operators.output` writes: acknowledged once per
     epoch, at-least-once, a failed delivery stops the flow.
 
+    Given the ``exactly_once`` (or ``commit_progress``, ``consumer_group``)
+    of the flow's input and outputs, the dead letters are written through
+    the same producer per worker as those outputs: with exactly-once, an
+    epoch's outputs, dead letters and consumed offsets commit in one
+    transaction, so after any crash every input is in exactly one of them
+    (for ``read_committed`` readers).
+
     Args:
         step_id: Unique id of the step.
         errs: Error items, e.g. the ``errs`` of several operators merged.
         brokers: ``host:port`` addresses of the cluster.
         topic: The dead-letter topic.
-        add_config: librdkafka producer settings.
+        add_config: librdkafka producer settings (those of the outputs
+            sharing a mode, when one is given).
+        exactly_once: The flow's :class:`~bytewax_kafka.core.ExactlyOnce`.
+        commit_progress: The flow's :class:`~bytewax_kafka.core.CommitProgress`.
+        consumer_group: The flow's :class:`~bytewax_kafka.core.ConsumerGroup`.
 
     Example:
         >>> from bytewax.dataflow import Dataflow
@@ -300,7 +321,16 @@ def dead_letter(
     if not isinstance(topic, str) or not topic:
         raise TypeError(f"dead_letter needs a topic name, got {topic!r}")
     records = op.map("to_record", errs, lambda e: to_dead_letter(e, step_id))
-    output("kafka_output", records, brokers=brokers, topic=topic, add_config=add_config)
+    output(
+        "kafka_output",
+        records,
+        brokers=brokers,
+        topic=topic,
+        add_config=add_config,
+        exactly_once=exactly_once,
+        commit_progress=commit_progress,
+        consumer_group=consumer_group,
+    )
 
 
 def _parser(step_id: str) -> Callable[[list[KafkaSourceMessage[Raw, Raw]]], list[Any]]:

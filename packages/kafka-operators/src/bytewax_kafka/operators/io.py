@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeGuard
 
 import bytewax.operators as op
@@ -11,15 +12,18 @@ from confluent_kafka import OFFSET_BEGINNING
 
 from bytewax_kafka.core import (
     CommitProgress,
+    ConsumerGroup,
     ExactlyOnce,
     KafkaError,
+    KafkaGroupSource,
     KafkaSinkMessage,
     KafkaSource,
     KafkaSourceMessage,
 )
 from bytewax_kafka.core.offsets import StartingOffset
 from bytewax_kafka.core.sink import WorkerEpochSink
-from bytewax_kafka.core.transactions import EpochTracker, KafkaTrackedSink, WorkerIndexSink
+from bytewax_kafka.core.transactions import EpochTracker, WorkerIndexSink
+from bytewax_kafka.operators.tracked import track_input, tracked_output
 from bytewax_kafka.operators.types import KafkaOpOut, KafkaStepError
 
 __all__ = ["input", "output"]
@@ -95,6 +99,8 @@ def input(
     on_new_partitions: str = "raise",
     batches: bool = False,
     gc_tuning: bool = True,
+    stall_after: float | None = 60.0,
+    consumer_group: ConsumerGroup | None = None,
 ) -> KafkaOpOut[Any, KafkaStepError[bytes | None, bytes | None]]:
     """Read Kafka topics into two streams: messages and consumer errors.
 
@@ -151,6 +157,20 @@ def input(
         gc_tuning: Tune Python's garbage collector for streaming once the
             flow is built (see :mod:`bytewax_kafka.core.gc_tuning`);
             ``False`` leaves it as the process set it.
+        stall_after: Seconds a partition's lag may grow with nothing read
+            from it before a warning names it and its stalled gauge is 1
+            (see docs/observability.md); None turns the check off.
+        consumer_group: A :class:`~bytewax_kafka.core.ConsumerGroup` shared
+            with this flow's outputs: every worker of every replica of the
+            flow joins the group and reads the partitions Kafka assigns it
+            (:class:`~bytewax_kafka.core.KafkaGroupSource`), starting at the
+            group's committed offsets; the outputs commit offsets once what
+            came from them is on the broker (see docs/guarantees.md).
+            ``starting_offset`` then only says where a partition without a
+            committed offset starts (``OFFSET_BEGINNING``, ``OFFSET_END``
+            or ``OFFSET_STORED``); ``consumer_per``, ``metadata_interval``
+            and ``on_new_partitions`` do not apply (the group follows new
+            partitions by itself).
 
     Returns:
         ``oks``: :class:`~bytewax_kafka.core.KafkaSourceMessage` items with
@@ -167,26 +187,51 @@ def input(
         >>> kinp = kop.input("kafka-in", flow, brokers=["localhost:19092"], topics=["in-topic"])
         >>> kop.output("kafka-out", kinp.oks, brokers=["localhost:19092"], topic="out-topic")
     """
-    mode = _tracking(exactly_once, commit_progress)
-    source = KafkaSource(
-        brokers,
-        topics,
-        tail,
-        starting_offset,
-        add_config,
-        batch_size,
-        raise_on_errors=False,
-        timeout=timeout,
-        consumer_per=consumer_per,
-        metadata_interval=metadata_interval,
-        on_new_partitions=on_new_partitions,
-        exactly_once=exactly_once,
-        batches=batches,
-        gc_tuning=gc_tuning,
-    )
+    mode = _tracking(exactly_once, commit_progress, consumer_group)
+    source: KafkaSource | KafkaGroupSource
+    if consumer_group is not None:
+        if consumer_per != "worker":
+            raise ValueError("consumer_group: each worker reads through its own member of the group")
+        if isinstance(starting_offset, datetime):
+            raise ValueError(
+                "consumer_group: partitions start at the group's committed offsets, else at "
+                "OFFSET_BEGINNING, OFFSET_END or OFFSET_STORED, not at a time"
+            )
+        source = KafkaGroupSource(
+            brokers,
+            topics,
+            consumer_group,
+            tail,
+            starting_offset,
+            add_config,
+            batch_size,
+            raise_on_errors=False,
+            timeout=timeout,
+            batches=batches,
+            gc_tuning=gc_tuning,
+            stall_after=stall_after,
+        )
+    else:
+        source = KafkaSource(
+            brokers,
+            topics,
+            tail,
+            starting_offset,
+            add_config,
+            batch_size,
+            raise_on_errors=False,
+            timeout=timeout,
+            consumer_per=consumer_per,
+            metadata_interval=metadata_interval,
+            on_new_partitions=on_new_partitions,
+            exactly_once=exactly_once,
+            batches=batches,
+            gc_tuning=gc_tuning,
+            stall_after=stall_after,
+        )
     items = op.input("kafka_input", flow, source)
     if mode is not None:
-        items = op.inspect_debug("track_offsets", items, mode.tracker.record_source)
+        track_input(step_id, items, mode)
     ok_type = list if batches else KafkaSourceMessage
     out: KafkaOpOut[Any, KafkaStepError[bytes | None, bytes | None]] = _split(
         "split_err", items, step_id, source.errors_emitted, ok_type
@@ -195,15 +240,31 @@ def input(
 
 
 def _tracking(
-    exactly_once: ExactlyOnce | None, commit_progress: CommitProgress | None
-) -> ExactlyOnce | CommitProgress | None:
-    if exactly_once is not None and commit_progress is not None:
-        raise ValueError("give exactly_once or commit_progress, not both (a transaction commits the offsets)")
+    exactly_once: ExactlyOnce | None,
+    commit_progress: CommitProgress | None,
+    consumer_group: ConsumerGroup | None = None,
+) -> ExactlyOnce | CommitProgress | ConsumerGroup | None:
+    given = [
+        n
+        for n, v in (
+            ("exactly_once", exactly_once),
+            ("commit_progress", commit_progress),
+            ("consumer_group", consumer_group),
+        )
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise ValueError(
+            f"give one of exactly_once, commit_progress and consumer_group, not {' and '.join(given)} "
+            "(ConsumerGroup(..., exactly_once=True) for exactly-once in a consumer group)"
+        )
     if exactly_once is not None and not isinstance(exactly_once, ExactlyOnce):
         raise TypeError(f"exactly_once must be an ExactlyOnce, got {type(exactly_once).__name__}")
     if commit_progress is not None and not isinstance(commit_progress, CommitProgress):
         raise TypeError(f"commit_progress must be a CommitProgress, got {type(commit_progress).__name__}")
-    return exactly_once or commit_progress
+    if consumer_group is not None and not isinstance(consumer_group, ConsumerGroup):
+        raise TypeError(f"consumer_group must be a ConsumerGroup, got {type(consumer_group).__name__}")
+    return exactly_once or commit_progress or consumer_group
 
 
 def _nothing(_batch: list[Any]) -> list[Any]:
@@ -284,6 +345,7 @@ def output(
     exactly_once: ExactlyOnce | None = None,
     commit_progress: CommitProgress | None = None,
     gc_tuning: bool = True,
+    consumer_group: ConsumerGroup | None = None,
 ) -> None:
     """Write messages to Kafka, waiting for the broker's acknowledgements once per epoch.
 
@@ -333,6 +395,18 @@ def output(
             are on the broker, the input offsets they came from are committed
             to its consumer group. Same restriction on the steps between.
         gc_tuning: As for :func:`input`.
+        consumer_group: The :class:`~bytewax_kafka.core.ConsumerGroup` given
+            to this flow's :func:`input`: once an epoch's messages are on the
+            broker (or, with ``exactly_once=True``, in the epoch's
+            transaction), the offsets they came from are committed to the
+            group by the worker's member of it. Same restriction on the
+            steps between.
+
+    Several outputs (and :func:`~bytewax_kafka.operators.dead_letter`
+    steps) may share one ``exactly_once``, ``commit_progress`` or
+    ``consumer_group``: on each worker they write through one producer, so
+    everything they write in an epoch commits in one transaction with the
+    offsets. They must then have the same ``brokers`` and ``add_config``.
 
     Example:
         >>> import bytewax.operators as op
@@ -344,29 +418,22 @@ def output(
         >>> upper = op.map("upper", kinp.oks, lambda m: KafkaSinkMessage(m.key, (m.value or b"").upper()))
         >>> kop.output("kafka-out", upper, brokers=["localhost:19092"], topic="out-topic")
     """
-    mode = _tracking(exactly_once, commit_progress)
-    tracker = EpochTracker() if mode is None else mode.tracker
+    mode = _tracking(exactly_once, commit_progress, consumer_group)
+    if mode is not None:
+        tracked_output(
+            step_id,
+            up,
+            lambda key: _batch_router(step_id, topic, key),
+            brokers=brokers,
+            topic=topic,
+            add_config=add_config,
+            mode=mode,
+            gc_tuning=gc_tuning,
+        )
+        return
+    tracker = EpochTracker()
     # Built first, so every worker knows its index before the sink lists its partition.
     op.output("worker_ids", op.flat_map_batch("no_items", up, _nothing), WorkerIndexSink(tracker))
-    if mode is None:
-        sink = WorkerEpochSink(brokers, topic, add_config, tracker, gc_tuning=gc_tuning)
-        keyed: Stream[Any] = op.flat_map_batch("route", up, _batch_router(step_id, topic, sink.routing_key))
-        op.output("kafka_output", keyed, sink)
-        return
-    check = _checker(step_id, topic)
-
-    def check_items(batch: list[Any]) -> list[Any]:
-        # Lists (batches) stay lists: their epoch is recorded once per list.
-        if type(batch[0]) is not list:
-            return check(batch)
-        return [c for x in batch if (c := check(x if type(x) is list else [x]))]
-
-    checked = op.flat_map_batch("check", up, check_items)
-    tracked = op.inspect_debug("track_epochs", checked, tracker.record_item)
-
-    def to_own_worker(batch: list[Any]) -> list[tuple[str, KafkaSinkMessage[Any, Any]]]:
-        key = f"w{tracker.worker()[0]}"
-        return [(key, m) for m in batch]
-
-    routed = op.flat_map_batch("route", tracked, to_own_worker)
-    op.output("kafka_output", routed, KafkaTrackedSink(brokers, topic, add_config, mode, gc_tuning=gc_tuning))
+    sink = WorkerEpochSink(brokers, topic, add_config, tracker, gc_tuning=gc_tuning)
+    keyed: Stream[Any] = op.flat_map_batch("route", up, _batch_router(step_id, topic, sink.routing_key))
+    op.output("kafka_output", keyed, sink)

@@ -1,0 +1,218 @@
+"""How far behind a source partition is, in records and in seconds, and whether it has stalled.
+
+The source tells a :class:`PartitionLag` about each batch it reads (the last
+record of the batch: its offset and timestamp, nothing per record) and asks
+it, at most once a second per partition, to update the gauges of
+:mod:`bytewax_kafka.core.metrics` from the partition's watermarks (the
+client's cached values: no request to the cluster).
+
+- **Records**: high watermark minus the next offset to read; when retention
+  removed records the flow has not read yet, the log start offset counts
+  instead of the next offset (those records can never be read).
+- **Seconds behind**: 0 when nothing waits; else now minus the timestamp of
+  the last record read, but at most the time since the partition was last
+  caught up (a record arriving in a partition idle for an hour is not an
+  hour behind).
+- **Seconds to drain**: the records behind divided by the rate they were
+  read at lately (smoothed over the last updates); +Inf while records wait
+  and none are read.
+- **Stalled**: the lag has grown and nothing has been read from the
+  partition for ``stall_after`` seconds (counted from the first update that
+  saw more records waiting than right after the last read), the failure
+  reported as "one partition silently stops". The change is logged (a
+  warning naming the topic and partition, the lag before and now, and for
+  how long; a line again once it is read again) and the stalled gauge is 1
+  meanwhile. A lag that stays as it is (a transaction marker after the
+  last record, a backlog nobody adds to) is not a stall.
+
+Example:
+    >>> lag = PartitionLag("flow.in.kafka_input", "orders", 3, stall_after=60.0)
+    >>> lag.read((1, 1_700_000_000_000), now=100.0)
+    >>> lag.update(0, 50, 42, now=101.0, wall=1_700_000_010.0)
+    >>> lag.behind, lag.seconds_behind
+    (8, 10.0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+
+from bytewax_kafka.core.metrics import CONSUMER_LAG, DRAIN_SECONDS, LAG_SECONDS, PARTITION_GAUGES, STALLED
+
+log = logging.getLogger("bytewax_kafka.core.source")
+
+__all__ = ["PartitionLag", "check_stall_after"]
+
+#: Weight of the latest rate in the smoothed read rate.
+_SMOOTHING = 0.5
+
+
+def check_stall_after(value: float | None) -> float | None:
+    """Validate ``stall_after``: seconds > 0, or None.
+
+    Raises:
+        TypeError: For a value that is not a number.
+        ValueError: For a number <= 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"stall_after must be seconds (a number) or None, got {type(value).__name__}: {value!r}")
+    if value <= 0:
+        raise ValueError(f"stall_after must be > 0 seconds or None, got {value!r}")
+    return float(value)
+
+
+class PartitionLag:
+    """The lag gauges of one source partition, and its stall detection.
+
+    Args:
+        step_id: The source step (a label of every series).
+        topic: The partition's topic.
+        partition: The partition.
+        stall_after: Seconds without a record read, while records wait,
+            before the partition counts as stalled; None turns the
+            detection off.
+    """
+
+    __slots__ = (
+        "_caught_up_at",
+        "_labels",
+        "_last_ts",
+        "_prev",
+        "_rate",
+        "_baseline",
+        "_grew_at",
+        "_read_at",
+        "_read_seen",
+        "behind",
+        "drain_seconds",
+        "seconds_behind",
+        "stall_after",
+        "stalled",
+    )
+
+    def __init__(self, step_id: str, topic: str, partition: int, stall_after: float | None) -> None:
+        self._labels = (step_id, topic, str(partition))
+        self.stall_after = stall_after
+        #: Records behind at the first update after the last read, and when more than that
+        #: first waited with nothing read since (the stall clock).
+        self._baseline: int | None = None
+        self._grew_at: float | None = None
+        self._read_seen: float | None = None
+        #: Monotonic time of the last batch read, and the timestamp (ms) of its last record.
+        self._read_at: float | None = None
+        self._last_ts: float | None = None
+        #: Monotonic time the partition was last seen with nothing to read.
+        self._caught_up_at: float | None = None
+        #: (monotonic time, next offset) at the last update: for the read rate.
+        self._prev: tuple[float, int] | None = None
+        self._rate: float | None = None
+        #: Values of the last update (None while unknown).
+        self.behind: int | None = None
+        self.seconds_behind: float | None = None
+        self.drain_seconds: float | None = None
+        self.stalled = False
+
+    def read(self, timestamp: tuple[int, int] | None, now: float | None = None) -> None:
+        """A batch was read; ``timestamp`` is its last record's (called once per batch)."""
+        self._read_at = time.monotonic() if now is None else now
+        if timestamp is not None and timestamp[0] > 0 and timestamp[1] > 0:
+            self._last_ts = timestamp[1] / 1000.0
+
+    def update(
+        self,
+        low: int,
+        high: int,
+        next_offset: int,
+        *,
+        now: float | None = None,
+        wall: float | None = None,
+    ) -> None:
+        """Recompute the gauges from the watermarks and the next offset to read.
+
+        Args:
+            low: Log start offset (< 0 when unknown).
+            high: High watermark (< 0 when unknown: nothing is set).
+            next_offset: Next offset the flow reads (< 0 when unknown: nothing is set).
+            now: Monotonic seconds (for tests).
+            wall: Seconds since the epoch (for tests).
+        """
+        if high < 0 or next_offset < 0:
+            return
+        mono = time.monotonic() if now is None else now
+        behind = max(0, high - max(next_offset, low))
+        self.behind = behind
+        labels = self._labels
+        CONSUMER_LAG.labels(*labels).set(behind)
+        self._rate_at(mono, next_offset)
+        if behind == 0:
+            self._caught_up_at = mono
+            self.seconds_behind = 0.0
+            self.drain_seconds = 0.0
+        else:
+            self.seconds_behind = self._seconds_behind(mono, time.time() if wall is None else wall)
+            rate = self._rate
+            # Unknown until two updates have measured a rate.
+            self.drain_seconds = None if rate is None else behind / rate if rate > 0 else math.inf
+        if self.seconds_behind is not None:
+            LAG_SECONDS.labels(*labels).set(self.seconds_behind)
+        if self.drain_seconds is not None:
+            DRAIN_SECONDS.labels(*labels).set(self.drain_seconds)
+        self._check_stall(mono, behind)
+
+    def _rate_at(self, mono: float, next_offset: int) -> None:
+        prev = self._prev
+        self._prev = (mono, next_offset)
+        if prev is None or mono <= prev[0]:
+            return
+        rate = max(0, next_offset - prev[1]) / (mono - prev[0])
+        self._rate = rate if self._rate is None else _SMOOTHING * rate + (1 - _SMOOTHING) * self._rate
+
+    def _seconds_behind(self, mono: float, wall: float) -> float | None:
+        bounds = []
+        if self._last_ts is not None:
+            bounds.append(max(0.0, wall - self._last_ts))
+        if self._caught_up_at is not None:
+            bounds.append(mono - self._caught_up_at)
+        return min(bounds) if bounds else None
+
+    def _check_stall(self, mono: float, behind: int) -> None:
+        if self._read_at != self._read_seen or self._baseline is None:
+            # Read since the last update (or the first update): what waits now is the baseline.
+            self._read_seen = self._read_at
+            self._baseline = behind
+            self._grew_at = None
+        elif behind <= self._baseline:
+            self._grew_at = None  # nothing more waits than at the last read (retention, a marker)
+        elif self._grew_at is None:
+            self._grew_at = mono
+        if self.stall_after is None:
+            return
+        grew_at = self._grew_at
+        stalled = grew_at is not None and mono - grew_at >= self.stall_after
+        topic, partition = self._labels[1], self._labels[2]
+        if stalled and not self.stalled:
+            log.warning(
+                "partition %s of topic %r has stalled: its lag grew from %d to %d records while nothing "
+                "was read from it for %.0fs (stall_after=%gs); other partitions may still be read",
+                partition,
+                topic,
+                self._baseline,
+                behind,
+                mono - (grew_at or mono),
+                self.stall_after,
+            )
+        elif self.stalled and not stalled:
+            log.info("partition %s of topic %r is read again (%d records behind)", partition, topic, behind)
+        self.stalled = stalled
+        STALLED.labels(*self._labels).set(1 if stalled else 0)
+
+    def remove(self) -> None:
+        """Drop this partition's series (it closed, or moved to another member of the group)."""
+        for gauge in PARTITION_GAUGES:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*self._labels)
