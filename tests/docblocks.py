@@ -22,7 +22,7 @@ from bytewax.testing import TestingSink
 
 import bytewax_kafka.core
 import bytewax_kafka.operators.io
-from bytewax_kafka.core import KafkaSource
+from bytewax_kafka.core import KafkaGroupSource, KafkaSource
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -110,7 +110,17 @@ class FiniteKafkaSource(KafkaSource):
         super().__init__(brokers, topics, False, *args, **kwargs)
 
 
+class FiniteKafkaGroupSource(KafkaGroupSource):
+    """A ``KafkaGroupSource`` that stops once its partitions are read to their end, joining the group fast."""
+
+    def __init__(self, brokers: Any, topics: Any, group: Any, tail: bool = True, *args: Any, **kwargs: Any) -> None:
+        super().__init__(brokers, topics, group, False, *args, **kwargs)
+        self._add_config = {"session.timeout.ms": 6000, **self._add_config}
+
+
 def finite_sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every ``KafkaSource`` built by doc code (directly or by ``kop.input``) finite."""
+    """Make every ``KafkaSource`` (and group source) built by doc code (directly or by ``kop.input``) finite."""
     monkeypatch.setattr(bytewax_kafka.core, "KafkaSource", FiniteKafkaSource)
     monkeypatch.setattr(bytewax_kafka.operators.io, "KafkaSource", FiniteKafkaSource)
+    monkeypatch.setattr(bytewax_kafka.core, "KafkaGroupSource", FiniteKafkaGroupSource)
+    monkeypatch.setattr(bytewax_kafka.operators.io, "KafkaGroupSource", FiniteKafkaGroupSource)

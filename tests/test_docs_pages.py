@@ -63,19 +63,20 @@ def _check_serde(topics: dict[str, str], bootstrap: str) -> None:
 
 
 def _check_guarantees(topics: dict[str, str], bootstrap: str) -> None:
-    # Exactly-once wrote each message once (read_committed), then the
-    # CommitProgress variant read the topic again from its start.
+    # Exactly-once wrote each message once (read_committed), the CommitProgress
+    # variant read the topic again from its start, the dead-letter variant (the
+    # same ExactlyOnce) resumed at its end, and the consumer group read it again.
     got = read_to_end(bootstrap, topics["enriched"], isolation_level="read_committed")
-    assert sorted(r.value for r in got) == sorted([b"A", b"B", b"C"] * 2)
+    assert sorted(r.value for r in got) == sorted([b"A", b"B", b"C"] * 3)
 
 
 PAGES: dict[str, Page] = {
     "guarantees.md": Page(
-        create=("orders", "enriched"),
+        create=("orders", "enriched", "in-topic-dlq"),
         produce={"orders": [(b"1", b"a"), (b"2", b"b"), (b"3", b"c")]},
         check=_check_guarantees,
         needs=("transactions",),
-        names=("orders-enricher",),
+        names=("orders-enricher", "orders-replicas"),
         variants=True,
     ),
     "index.md": Page(),

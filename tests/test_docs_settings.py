@@ -19,8 +19,16 @@ import bytewax_kafka.core.config as config_module
 import bytewax_kafka.core.consumer as consumer_module
 import bytewax_kafka.core.producer as producer_module
 import bytewax_kafka.core.source as source_module
-import bytewax_kafka.core.transactions as transactions
-from bytewax_kafka.core import CommitProgress, ExactlyOnce, KafkaSource, KafkaTimeoutError
+import bytewax_kafka.core.worker_writer as worker_writer
+from bytewax_kafka.core import (
+    CommitProgress,
+    ConsumerGroup,
+    ExactlyOnce,
+    KafkaGroupSource,
+    KafkaSource,
+    KafkaTimeoutError,
+)
+from bytewax_kafka.core.lag import WatermarkProbe
 from bytewax_kafka.core.logs import ClientLog
 from bytewax_kafka.core.metadata import ADMIN_SETTINGS
 from bytewax_kafka.core.producer import PRODUCER_DEFAULTS, DeliveringProducer
@@ -52,18 +60,18 @@ def text(value: Any) -> str:
 def recorded_group_clients(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The settings of the clients a commit-progress sink partition creates."""
     made: list[dict[str, Any]] = []
-    real = transactions.make_client
+    real = worker_writer.make_client
 
     def record(factory: Any, config: dict[str, Any], what: str) -> Any:
         made.append(dict(config))
         return real(factory, config, what)
 
-    monkeypatch.setattr(transactions, "make_client", record)
+    monkeypatch.setattr(worker_writer, "make_client", record)
     mode = CommitProgress("<name>")
     mode.tracker.register_worker(0, 1)
     base = {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
-    part = transactions._TrackedPartition("step", 0, base, "t", mode)
-    part._group.close()
+    writer = worker_writer.WorkerWriter(mode, 0, "flow", base)
+    writer._group.close()
     return made
 
 
@@ -86,6 +94,15 @@ def from_code(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], str]:
     for key, value in group.items():
         if key not in ("bootstrap.servers", "error_cb", "logger"):
             settings[(key, "exactly-once and commit-progress group client")] = text(value)
+    grp = ConsumerGroup("<group_id>", exactly_once=True, instance_id="<instance_id>")
+    member = KafkaGroupSource(["127.0.0.1:1"], ["t"], grp).consumer_config(0)
+    for key, value in member.items():
+        if key != "bootstrap.servers":
+            settings[(key, "group member consumer")] = text(value).replace("-w0", "-w<worker>")
+    for key, value in grp.producer_settings(0).items():
+        settings[(key, "consumer-group exactly-once producer")] = text(value).replace("-w0", "-w<worker>")
+    probe = WatermarkProbe({"bootstrap.servers": "127.0.0.1:1"})
+    settings[("allow.auto.create.topics", "lag probe admin client")] = text(probe._config["allow.auto.create.topics"])
     settings[("error_cb", "source clients and producers")] = "ours"
     settings[("logger", "every client")] = "ours"
     return settings

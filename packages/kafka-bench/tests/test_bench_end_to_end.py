@@ -193,6 +193,21 @@ def test_guarantees_at_a_tiny_size(kafka_broker, tmp_path):
         assert r.metrics["duplicates"] == 0
 
 
+def test_group_replicas_at_a_tiny_size(kafka_broker, tmp_path):
+    cells, running = _tiny(
+        "replicas", kafka_broker, "variant=ours-group", "processes=2", "messages=4000", "partitions=4"
+    )
+    cells = [c for c in cells if c.processes == 2 and c.guarantee == "at-least-once"]
+    assert len(cells) == 1
+    record, _ = _run(cells, running, tmp_path)
+    [r] = record.results
+    assert r.status == "ok", r.reason
+    assert len(r.commands) == 2
+    assert all("-i" not in c for c in r.commands)
+    assert r.metrics["missing"] == 0
+    assert r.metrics["received"] == 4000
+
+
 @pytest.mark.parametrize("name", ["quick", "full", "guarantees"])
 def test_main_scenarios_expand_on_the_default_broker(name):
     cells = expand(shipped(name))

@@ -78,6 +78,17 @@ def test_the_cell_reaches_every_subprocess_one_way(tmp_path):
     assert [(read_handoff(e).process_index, read_handoff(e).processes) for e in r.envs] == [(0, 2), (1, 2)]
 
 
+def test_group_replicas_are_independent_processes_of_one_flow(tmp_path):
+    [cell] = expand(parse_scenario("variant = 'ours-group'\nprocesses = 3\nworkers = 2\nrepetitions = 1"))
+    f = FlowProcesses(cell, "127.0.0.1:1", "in", "out", tmp_path)
+    assert len(f.commands) == 3
+    for cmd in f.commands:
+        assert cmd[1:6] == ["-m", "bytewax.run", "bytewax_kafka.bench.flows:ours_group", "-w", "2"]
+        assert "-i" not in cmd and "-a" not in cmd  # no Bytewax cluster: Kafka's group shares the work
+    assert [read_handoff(e).process_index for e in f.envs] == [0, 1, 2]
+    assert VARIANTS["ours-group"].guarantees == ("at-least-once", "exactly-once")
+
+
 def test_epoch_interval_reaches_bytewax():
     [c] = expand(parse_scenario("variant = 'ours'\nepoch_interval = 1\nrepetitions = 1"))
     [spec] = VARIANTS["ours"].launch.processes(c.workers, c.processes, c.epoch_interval)

@@ -20,7 +20,7 @@ import pytest
 
 from bytewax_kafka.core import ExactlyOnce, KafkaCallTimeout, KafkaTimeoutError, KafkaTransactionError
 from bytewax_kafka.core.deadline import GRACE, Deadlines, bounded, deadline_for
-from bytewax_kafka.core.transactions import _TrackedPartition
+from bytewax_kafka.core.worker_writer import WorkerWriter
 
 
 def test_results_and_exceptions_come_back_as_they_are():
@@ -91,11 +91,12 @@ def test_a_stuck_transactional_call_fails_with_kafka_transaction_error(mock_clus
     # seconds), then the commit timeout the stuck call is held to.
     eos = ExactlyOnce(f"deadline-{time.monotonic_ns()}", commit_timeout=30)
     eos.tracker.register_worker(0, 1)
-    part = _TrackedPartition("out", 0, mock_cluster.client_config(), "t", eos)
+    writer = WorkerWriter(eos, 0, "flow", mock_cluster.client_config())
+    writer.acquire()
     eos.commit_timeout = 0.5
     t = time.monotonic()
     with pytest.raises(KafkaTransactionError) as info:
-        part._call("sending offsets to the transaction", time.sleep, 6)
+        writer._call("sending offsets to the transaction", time.sleep, 6)
     elapsed = time.monotonic() - t
     assert elapsed < 0.5 + GRACE + 2, elapsed
     text = str(info.value)
@@ -103,9 +104,9 @@ def test_a_stuck_transactional_call_fails_with_kafka_transaction_error(mock_clus
     assert "commit_timeout=0.5s" in text
     # Nothing more is tried on a producer stuck inside librdkafka, and nothing waits for it.
     with pytest.raises(KafkaTransactionError, match=r"not attempted .* sleep earlier never returned"):
-        part._call("committing the transaction", part._producer.producer.commit_transaction, 0.5)
+        writer._call("committing the transaction", writer.producer.producer.commit_transaction, 0.5)
     t = time.monotonic()
-    part.close()
+    writer.release()
     assert time.monotonic() - t < 12
 
 
@@ -134,7 +135,7 @@ def _allowed(module: str, call: ast.Call) -> bool:
     ):
         return True  # the client's own cache, no request
     receiver = ast.unparse(call.func.value)  # type: ignore[attr-defined]
-    if receiver == "self._producer" or receiver.endswith("calls"):
+    if receiver in ("self._producer", "self.producer") or receiver.endswith("calls"):
         return True  # our DeliveringProducer (its flush is bounded) and Deadlines
     return module == "recovery.py" and receiver == "db"  # sqlite, not Kafka
 

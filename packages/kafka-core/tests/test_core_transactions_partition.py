@@ -3,7 +3,7 @@
 librdkafka 2.16.0's ``send_offsets_to_transaction`` can wait for ever once
 the transaction coordinator was unreachable, ignoring its timeout (seen on
 the first transactional producer of a process, after a 5 s partition).
-The sink partition runs in a process of its own, on Apache Kafka behind
+The worker's writer (what the sink partitions write and commit through) runs in a process of its own, on Apache Kafka behind
 Toxiproxy: three epochs commit, then the network is cut, an epoch commit
 starts, and the network heals 5 s later. The commit must succeed or fail
 with ``KafkaTransactionError`` within ``commit_timeout`` plus the grace, and
@@ -25,29 +25,29 @@ CLIENT = textwrap.dedent(
     """
     import json, sys, time
     from bytewax_kafka.core import KafkaSinkMessage, ExactlyOnce
-    from bytewax_kafka.core.transactions import _TrackedPartition
+    from bytewax_kafka.core.worker_writer import WorkerWriter
 
     brokers, src, dst, name, commit_timeout = sys.argv[1:]
     eos = ExactlyOnce(name, commit_timeout=float(commit_timeout))
     eos.tracker.register_worker(0, 1)
-    part = _TrackedPartition("out", 0, {"bootstrap.servers": brokers}, dst, eos)
+    eos.add_output("flow", "flow.out", [brokers], None)
+    writer = WorkerWriter(eos, 0, "flow", {"bootstrap.servers": brokers})
+    writer.acquire()
 
     def epoch(n):
-        msg = KafkaSinkMessage(b"k", b"%d" % n)
-        eos.tracker.record_item("out", msg, n, 0)
         eos.tracker.source.setdefault(0, {})[n] = {(src, 0): n + 1}
-        part.write_batch([msg])
+        writer.write(dst, [KafkaSinkMessage(b"k", b"%d" % n)])
 
     for n in range(3):
         epoch(n)
-        part.snapshot()
+        writer.close_epoch("flow.out", n)
     epoch(3)
     time.sleep(1)  # the epoch's message is delivered: the producer is idle
     print("ready", flush=True)
     sys.stdin.readline()  # the network is cut now
     t = time.monotonic()
     try:
-        part.snapshot()
+        writer.close_epoch("flow.out", 3)
         outcome = "committed"
     except Exception as exc:
         outcome = f"{type(exc).__name__}: {exc}"

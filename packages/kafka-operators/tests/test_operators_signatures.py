@@ -16,20 +16,32 @@ from typing import Any
 import bytewax.operators as op
 import pytest
 from bytewax.dataflow import Dataflow
+from confluent_kafka import OFFSET_END
 from bytewax.testing import TestingSource
 
 import bytewax_kafka.operators.io as io
+import bytewax_kafka.operators.tracked as tracked_steps
 from bytewax_kafka import operators as kop
-from bytewax_kafka.core import CommitProgress, ExactlyOnce, KafkaEpochSink, KafkaSink, KafkaSource
+from bytewax_kafka.core import (
+    CommitProgress,
+    ConsumerGroup,
+    ExactlyOnce,
+    KafkaEpochSink,
+    KafkaGroupSource,
+    KafkaSink,
+    KafkaSource,
+)
 from bytewax_kafka.core.sink import WorkerEpochSink
 from bytewax_kafka.core.transactions import KafkaTrackedSink
 
 #: Parameters of KafkaSource that input() sets itself, and why.
 SOURCE_ONLY = {"raise_on_errors": "input() always reads with False: errors go to its errs stream"}
 #: Parameters of input() that KafkaSource does not take.
-INPUT_ONLY = {"step_id", "flow", "commit_progress"}
+INPUT_ONLY = {"step_id", "flow", "commit_progress", "consumer_group"}
+#: Parameters of KafkaSource that do not apply to a consumer group (which assigns partitions itself).
+STATIC_ONLY = {"consumer_per", "metadata_interval", "on_new_partitions", "exactly_once"}
 #: Parameters of output() that the sinks do not take (the mode is passed to KafkaTrackedSink as `mode`).
-OUTPUT_ONLY = {"step_id", "up", "exactly_once", "commit_progress"}
+OUTPUT_ONLY = {"step_id", "up", "exactly_once", "commit_progress", "consumer_group"}
 
 
 def params(fn: Any, skip: Iterable[str] = ()) -> dict[str, inspect.Parameter]:
@@ -76,7 +88,7 @@ def test_input_passes_every_value_to_the_source(monkeypatch):
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(io, "KafkaSource", recorder(KafkaSource, calls))
     eos = ExactlyOnce("signatures")
-    given = {
+    given: dict[str, Any] = {
         "brokers": ["127.0.0.1:1"],
         "topics": ["a", "b"],
         "tail": False,
@@ -90,6 +102,7 @@ def test_input_passes_every_value_to_the_source(monkeypatch):
         "on_new_partitions": "warn",
         "batches": True,
         "gc_tuning": False,
+        "stall_after": 7.0,
     }
     # Every forwarded parameter gets a value other than its default.
     defaults = {n: p.default for n, p in params(kop.input, INPUT_ONLY).items()}
@@ -102,11 +115,41 @@ def test_input_passes_every_value_to_the_source(monkeypatch):
     assert call == given
 
 
-@pytest.mark.parametrize("mode", [None, "exactly_once", "commit_progress"])
+def test_a_group_input_takes_the_group_source_parameters_and_passes_them_on(monkeypatch):
+    group_params = params(KafkaGroupSource.__init__, {"group", *SOURCE_ONLY})
+    source_params = params(KafkaSource.__init__, {*SOURCE_ONLY, *STATIC_ONLY})
+    assert sorted(group_params) == sorted(source_params)
+    for name, p in group_params.items():
+        assert source_params[name].default == p.default, name
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(io, "KafkaGroupSource", recorder(KafkaGroupSource, calls))
+    group = ConsumerGroup("signatures")
+    given: dict[str, Any] = {
+        "brokers": ["127.0.0.1:1"],
+        "topics": ["a", "b"],
+        "tail": False,
+        "starting_offset": OFFSET_END,
+        "add_config": {"client.id": "signatures"},
+        "batch_size": 3,
+        "timeout": 4.5,
+        "batches": True,
+        "gc_tuning": False,
+        "stall_after": 7.0,
+    }
+    assert set(given) == set(group_params)
+    kop.input("in", Dataflow("signatures"), consumer_group=group, **given)
+    [call] = calls
+    call.pop("self")
+    assert call.pop("raise_on_errors") is False
+    assert call.pop("group") is group
+    assert call == given
+
+
+@pytest.mark.parametrize("mode", [None, "exactly_once", "commit_progress", "consumer_group"])
 def test_output_passes_every_value_to_the_sink(monkeypatch, mode):
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(io, "WorkerEpochSink", recorder(WorkerEpochSink, calls))
-    monkeypatch.setattr(io, "KafkaTrackedSink", recorder(KafkaTrackedSink, calls))
+    monkeypatch.setattr(tracked_steps, "KafkaTrackedSink", recorder(KafkaTrackedSink, calls))
     given: dict[str, Any] = {
         "brokers": ["127.0.0.1:1"],
         "topic": "out",
@@ -118,8 +161,14 @@ def test_output_passes_every_value_to_the_sink(monkeypatch, mode):
         extra = {"exactly_once": ExactlyOnce("signatures")}
     elif mode == "commit_progress":
         extra = {"commit_progress": CommitProgress("signatures")}
+    elif mode == "consumer_group":
+        extra = {"consumer_group": ConsumerGroup("signatures")}
     flow = Dataflow("signatures")
-    kop.output("out", op.input("src", flow, TestingSource([])), **given, **extra)
+    if extra:  # a shared mode needs its input: it records the offsets to commit
+        up = kop.input("in", flow, brokers=["127.0.0.1:1"], topics=["t"], **extra).oks
+    else:
+        up = op.input("src", flow, TestingSource([]))
+    kop.output("out", up, **given, **extra)
     [call] = calls
     call.pop("self")
     if extra:
@@ -133,6 +182,7 @@ MODES = {
     "at-least-once": {},
     "exactly_once": {"exactly_once": ExactlyOnce("signatures")},
     "commit_progress": {"commit_progress": CommitProgress("signatures")},
+    "consumer_group": {"consumer_group": ConsumerGroup("signatures")},
 }
 BAD_SETTINGS = [
     ({"brokers": ["127.0.0.1:1"], "topic": ""}, TypeError, "topic must be a non-empty str"),

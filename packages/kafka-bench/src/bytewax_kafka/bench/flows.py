@@ -15,6 +15,11 @@ Factories (the variants of :mod:`bytewax_kafka.bench.define.variants`):
 - ``ours_batches``: the same with ``input(..., batches=True)``: each item
   is a batch (a list of messages), the map runs over the list (values
   decoded and encoded inline when a ``serde`` is set).
+- ``ours_group``: the operators flow as one replica of a consumer group
+  (``input``/``output`` with ``consumer_group=``; kafka-bench starts one
+  independent process per replica). Exactly-once with the cell's
+  ``guarantee`` of ``exactly-once``, else at-least-once; the group is named
+  after the output topic, so the replicas of a cell share it.
 - ``ours_core``: ``KafkaSource`` -> ``map`` -> ``KafkaEpochSink``, without
   the operators' error streams.
 - ``builtin``: Bytewax 0.21.1's ``bytewax.connectors.kafka.operators``
@@ -44,7 +49,19 @@ from bytewax_kafka.bench.define.cell import Cell
 from bytewax_kafka.bench.define.handoff import Handoff, read_handoff
 from bytewax_kafka.bench.payload import AVRO_SCHEMA, REGISTRY_SCHEMA_ID
 
-__all__ = ["builtin", "builtin_core", "ours", "ours_batches", "ours_core", "process_setup", "serdes"]
+__all__ = [
+    "builtin",
+    "builtin_core",
+    "ours",
+    "ours_batches",
+    "ours_core",
+    "ours_group",
+    "process_setup",
+    "serdes",
+]
+
+#: Consumer settings of the group replicas: a replica that dies hands its partitions over within 6 s.
+GROUP_CONSUMER = {"session.timeout.ms": 6000}
 
 
 def process_setup(cell: Cell) -> None:
@@ -108,10 +125,16 @@ def _operators_flow(name: str, kit: _Operators, **modes: Any) -> Dataflow:
     return _operators_flow_of(name, kit, batches=False, **modes)
 
 
-def _operators_flow_of(name: str, kit: _Operators, *, batches: bool, **modes: Any) -> Dataflow:
-    """The operators flow; with ``batches``, items are whole batches (``input(..., batches=True)``)."""
+def _operators_flow_of(
+    name: str, kit: _Operators, *, batches: bool, consumer: dict[str, Any] | None = None, **modes: Any
+) -> Dataflow:
+    """The operators flow; with ``batches``, items are whole batches (``input(..., batches=True)``).
+
+    ``consumer``: input settings under the cell's own ``consumer_config``.
+    """
     h, flow = _start(name)
     c = h.cell
+    consumer_config = {**(consumer or {}), **(c.consumer_config or {})}
     inp = kit.input(
         "in",
         flow,
@@ -119,7 +142,7 @@ def _operators_flow_of(name: str, kit: _Operators, *, batches: bool, **modes: An
         topics=[h.input_topic],
         tail=True,
         batch_size=c.batch_size,
-        add_config=c.consumer_config or None,
+        add_config=consumer_config or None,
         **({"batches": True} if batches else {}),
         **modes,
     )
@@ -241,6 +264,18 @@ def ours() -> Dataflow:
 def ours_batches() -> Dataflow:
     """Our operators, whole batches as items: ``input(..., batches=True)`` -> map over lists -> ``output``."""
     return _operators_flow_of("ours-batches", _our_kit(), batches=True, **_our_modes(read_handoff()))
+
+
+def ours_group() -> Dataflow:
+    """Our operators as one replica of a consumer group: ``input(consumer_group=)`` -> map -> ``output``."""
+    from bytewax_kafka.core import ConsumerGroup
+
+    h = read_handoff()
+    group = ConsumerGroup(f"bench-group-{h.output_topic}", exactly_once=h.cell.guarantee == "exactly-once")
+    modes: dict[str, Any] = {"consumer_group": group}
+    if not h.cell.gc_tuning:
+        modes["gc_tuning"] = False
+    return _operators_flow_of("ours-group", _our_kit(), batches=False, consumer=GROUP_CONSUMER, **modes)
 
 
 def builtin() -> Dataflow:

@@ -36,7 +36,7 @@ from bytewax_kafka.core.deadline import bounded
 from bytewax_kafka.core.errors import KafkaConsumeError, KafkaTimeoutError
 from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.group import ConsumerGroup, GroupMember
-from bytewax_kafka.core.lag import check_stall_after
+from bytewax_kafka.core.lag import WatermarkProbe, check_stall_after, probe_after
 from bytewax_kafka.core.messages import NO_HEADERS, KafkaError, KafkaSourceMessage, _new, _source_message
 from bytewax_kafka.core.messages import _SourceSlots
 from bytewax_kafka.core.metadata import ADMIN_SETTINGS, is_pattern, list_partitions, match_topics
@@ -253,6 +253,9 @@ class _GroupPartition(StatelessSourcePartition[Any]):
         self._one_topic = topics[0] if len(topics) == 1 and not is_pattern(topics[0]) else None
         self._awake: datetime | None = None
         self._lag_due = 0.0
+        self._probe = WatermarkProbe(source._base_config(), read_committed=member.transactional)
+        self._probe_after = probe_after(source._stall_after)
+        self._probed: dict[tuple[str, int], int] = {}
         self._closed = False
 
     def next_batch(self) -> list[Any]:
@@ -367,6 +370,7 @@ class _GroupPartition(StatelessSourcePartition[Any]):
         return True
 
     def _update_lags(self, now: float) -> None:
+        """The lag gauges of the partitions held (at most once a second); unread ones are probed."""
         m = self._member
         if not m.lags:
             return
@@ -376,13 +380,24 @@ class _GroupPartition(StatelessSourcePartition[Any]):
             positions = consumer.position([TopicPartition(t, p) for t, p in keys])
         except Exception:
             return
+        probe = self._probe
+        probed = self._probed
+        unread = []
         for key, tp in zip(keys, positions, strict=True):
+            lag = m.lags[key]
             try:
                 lo, hi = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
             except Exception:
                 continue
-            pos = tp.offset if tp.offset is not None else -1
-            m.lags[key].update(int(lo), int(hi), pos if pos >= 0 else -1, now=now)
+            got = probe.answer(key)
+            if got is not None:
+                probed[key] = got
+            if lag.unread_for(now) >= self._probe_after:
+                unread.append(key)
+            pos = tp.offset if tp.offset is not None and tp.offset >= 0 else -1
+            lag.update(int(lo), max(int(hi), probed.get(key, -1)), pos, now=now)
+        if unread:
+            probe.ask(unread, self._probe_after)
 
     def _idle(self, now: float) -> None:
         m = self._member

@@ -1,10 +1,14 @@
 """How far behind a source partition is, in records and in seconds, and whether it has stalled.
 
 The source tells a :class:`PartitionLag` about each batch it reads (the last
-record of the batch: its offset and timestamp, nothing per record) and asks
-it, at most once a second per partition, to update the gauges of
-:mod:`bytewax_kafka.core.metrics` from the partition's watermarks (the
-client's cached values: no request to the cluster).
+record of the batch: its timestamp, nothing per record) and asks it, at most
+once a second per partition, to update the gauges of
+:mod:`bytewax_kafka.core.metrics` from the partition's watermarks: the
+client's cached values, which fetch responses keep fresh. A partition that
+is not fetched (paused, starved, its fetches failing) keeps a stale cached
+high watermark, so for a partition nothing has been read from for a while a
+:class:`WatermarkProbe` asks the cluster for it, without waiting for the
+answer (it is used at a later update).
 
 - **Records**: high watermark minus the next offset to read; when retention
   removed records the flow has not read yet, the log start offset counts
@@ -39,15 +43,96 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, IsolationLevel, OffsetSpec
+
+from bytewax_kafka.core.config import for_admin, make_client
 
 from bytewax_kafka.core.metrics import CONSUMER_LAG, DRAIN_SECONDS, LAG_SECONDS, PARTITION_GAUGES, STALLED
 
 log = logging.getLogger("bytewax_kafka.core.source")
 
-__all__ = ["PartitionLag", "check_stall_after"]
+__all__ = ["PartitionLag", "WatermarkProbe", "check_stall_after", "probe_after"]
 
 #: Weight of the latest rate in the smoothed read rate.
 _SMOOTHING = 0.5
+#: Longest a partition goes unread before its high watermark is asked of the cluster (seconds).
+_PROBE_AFTER = 10.0
+#: Seconds a probe may take before it is given up.
+_PROBE_TIMEOUT = 10.0
+
+
+def probe_after(stall_after: float | None) -> float:
+    """Seconds without a record read before a partition's high watermark is asked of the cluster."""
+    return _PROBE_AFTER if stall_after is None else min(_PROBE_AFTER, stall_after / 3)
+
+
+class WatermarkProbe:
+    """Asks the cluster for the high watermarks of partitions, never waiting for the answer.
+
+    Args:
+        config: The source's settings (``bootstrap.servers`` and ``add_config``);
+            its admin client is created on first use.
+        read_committed: Ask for the last stable offset (what a
+            ``read_committed`` consumer can read up to).
+
+    Example:
+        >>> probe = WatermarkProbe({"bootstrap.servers": "localhost:19092"})
+        >>> probe.ask([("orders", 3)], every=10.0)  # sent; the answer comes with a later call
+        >>> probe.answer(("orders", 3)) is None
+        True
+    """
+
+    def __init__(self, config: Mapping[str, Any], *, read_committed: bool = False) -> None:
+        self._config = {**for_admin(config), "allow.auto.create.topics": False}
+        self._isolation = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
+        self._admin: Any = None
+        #: (topic, partition) -> (future, when sent), and when each was last asked for.
+        self._pending: dict[tuple[str, int], tuple[Any, float]] = {}
+        self._asked: dict[tuple[str, int], float] = {}
+
+    def ask(self, keys: Iterable[tuple[str, int]], every: float) -> None:
+        """Send one request for the high watermarks of ``keys`` not asked for in the last ``every`` seconds."""
+        now = time.monotonic()
+        asked = self._asked
+        due = [k for k in keys if now - asked.get(k, -math.inf) >= max(every, 0.1)]
+        if not due:
+            return
+        for k in due:
+            asked[k] = now
+        try:
+            if self._admin is None:
+                self._admin = make_client(AdminClient, self._config, "admin client")
+            futures = self._admin.list_offsets(
+                {TopicPartition(t, p): OffsetSpec.latest() for t, p in due},
+                isolation_level=self._isolation,
+                request_timeout=_PROBE_TIMEOUT,
+            )
+        except Exception as exc:  # monitoring only
+            log.debug("asking for high watermarks failed: %s", exc)
+            return
+        for tp, future in futures.items():
+            self._pending[(tp.topic, tp.partition)] = (future, now)
+
+    def answer(self, key: tuple[str, int]) -> int | None:
+        """``key``'s high watermark if its answer has come back (once), else None."""
+        entry = self._pending.get(key)
+        if entry is None or not entry[0].done():
+            return None
+        del self._pending[key]
+        try:
+            return int(entry[0].result().offset)
+        except Exception as exc:  # the partition's leader is away, ...: asked again later
+            log.debug("high watermark of %s[%d] not known: %s", key[0], key[1], exc)
+            return None
+
+    def forget(self, key: tuple[str, int]) -> None:
+        """Stop waiting for ``key``'s answer (the partition closed or moved)."""
+        self._pending.pop(key, None)
+        self._asked.pop(key, None)
 
 
 def check_stall_after(value: float | None) -> float | None:
@@ -80,6 +165,7 @@ class PartitionLag:
 
     __slots__ = (
         "_caught_up_at",
+        "_first_update",
         "_labels",
         "_last_ts",
         "_prev",
@@ -106,8 +192,9 @@ class PartitionLag:
         #: Monotonic time of the last batch read, and the timestamp (ms) of its last record.
         self._read_at: float | None = None
         self._last_ts: float | None = None
-        #: Monotonic time the partition was last seen with nothing to read.
+        #: Monotonic time the partition was last seen with nothing to read, and of the first update.
         self._caught_up_at: float | None = None
+        self._first_update: float | None = None
         #: (monotonic time, next offset) at the last update: for the read rate.
         self._prev: tuple[float, int] | None = None
         self._rate: float | None = None
@@ -116,6 +203,11 @@ class PartitionLag:
         self.seconds_behind: float | None = None
         self.drain_seconds: float | None = None
         self.stalled = False
+
+    def unread_for(self, now: float) -> float:
+        """Seconds since a record was last read (since the first update when none was)."""
+        since = self._read_at if self._read_at is not None else self._first_update
+        return 0.0 if since is None else now - since
 
     def read(self, timestamp: tuple[int, int] | None, now: float | None = None) -> None:
         """A batch was read; ``timestamp`` is its last record's (called once per batch)."""
@@ -144,6 +236,8 @@ class PartitionLag:
         if high < 0 or next_offset < 0:
             return
         mono = time.monotonic() if now is None else now
+        if self._first_update is None:
+            self._first_update = mono
         behind = max(0, high - max(next_offset, low))
         self.behind = behind
         labels = self._labels

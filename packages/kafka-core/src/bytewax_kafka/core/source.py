@@ -40,7 +40,7 @@ from bytewax_kafka.core.metadata import (
     match_topics,
     partition_counts,
 )
-from bytewax_kafka.core.lag import PartitionLag, check_stall_after
+from bytewax_kafka.core.lag import PartitionLag, WatermarkProbe, check_stall_after, probe_after
 from bytewax_kafka.core.offsets import (
     StartingOffset,
     check_starting_offset,
@@ -194,6 +194,8 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         self._parts: list[str] | None = None
         self._lock = threading.Lock()
         self._workers: dict[tuple[str, int, str], WorkerConsumer] = {}
+        #: Each worker consumer's probe of high watermarks (for partitions not read lately).
+        self._probes: dict[int, WatermarkProbe] = {}
 
     def errors_emitted(self) -> int:
         """How many :class:`KafkaError` items this source has emitted in this process.
@@ -214,6 +216,7 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
         state = self.__dict__.copy()
         state["_lock"] = None
         state["_workers"] = {}
+        state["_probes"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -362,6 +365,15 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             drain(group)  # its log lines
             close_consumer(group, "the exactly-once group consumer")
 
+    def _probe(self, worker: WorkerConsumer) -> WatermarkProbe:
+        """The probe shared by ``worker``'s partitions."""
+        with self._lock:
+            probe = self._probes.get(id(worker))
+            if probe is None:
+                read_committed = self._exactly_once is not None
+                probe = self._probes[id(worker)] = WatermarkProbe(self._base_config(), read_committed=read_committed)
+            return probe
+
     def _worker(self, step_id: str, for_part: str) -> WorkerConsumer:
         owner = for_part if self._consumer_per == "partition" else ""
         key = (step_id, threading.get_ident(), owner)
@@ -403,6 +415,9 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         self._batch_size = batch_size
         self._raise = raise_on_errors
         self._lag = PartitionLag(step_id, topic, partition, source._stall_after)
+        self._probe = source._probe(worker)
+        self._probe_after = probe_after(source._stall_after)
+        self._probed = -1
         # Even an empty partition is ended by an EOF event, which also
         # tells the real end where offset queries are inexact.
         self._done = False
@@ -442,7 +457,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         self._last_data = now
         if now >= self._lag_due:
             self._lag_due = now + _LAG_EVERY
-            self._lag.update(*self._watermarks(), self._position(), now=now)
+            self._update_lag(now)
         if self._end is not None:
             self._check_end()
             if nxt >= self._end:
@@ -489,6 +504,16 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
 
     def _high_watermark(self) -> int:
         return self._watermarks()[1]
+
+    def _update_lag(self, now: float) -> None:
+        """The lag gauges (at most once a second); the cluster is asked for a partition not read lately."""
+        lo, hi = self._watermarks()
+        got = self._probe.answer(self._key)
+        if got is not None:
+            self._probed = got
+        if self._lag.unread_for(now) >= self._probe_after:
+            self._probe.ask([self._key], self._probe_after)
+        self._lag.update(lo, max(hi, self._probed), self._position(), now=now)
 
     def _position(self) -> int:
         """The next offset to read: ours, or the consumer's position (past transaction markers).
@@ -577,7 +602,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             self._awake = datetime.now(timezone.utc) + _IDLE_WAIT
             if now >= self._lag_due:
                 self._lag_due = now + _LAG_EVERY
-                self._lag.update(*self._watermarks(), self._position(), now=now)
+                self._update_lag(now)
         else:
             self._awake = None
 
@@ -592,4 +617,8 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             return
         self._closed = True
         self._lag.remove()
+        self._probe.forget(self._key)
         self._worker.remove(self._topic, self._partition)
+        if self._worker.closed:
+            with self._source._lock:
+                self._source._probes.pop(id(self._worker), None)

@@ -6,13 +6,16 @@ label and one-line legend readers see in reports, its role (``ours``, the
 variant it is compared with, the guarantees it can give, and its
 :class:`Launch`: how the flow side is started.
 
-Two launches cover every variant so far:
+Three launches cover every variant so far:
 
 - :class:`BytewaxFlow`: ``python -m bytewax.run MODULE:FACTORY -w N``; with
   ``processes > 1`` the processes form one Bytewax cluster (``-i``/``-a``).
+- :class:`Replicas`: ``processes`` independent copies of that command, no
+  Bytewax cluster between them (consumer-group replicas: each is a whole
+  flow, Kafka's group shares the partitions), so scaling by replicas is
+  measured like scaling by processes.
 - :class:`Independent`: ``processes`` copies of a command, each on its own
-  and told its index (the raw loop splits the partitions that way;
-  consumer-group replicas would each be a whole flow in one group).
+  and told its index (the raw loop splits the partitions that way).
 
 Adding a variant is adding an entry (as ``ours-batches`` is), plus its
 factory in :mod:`bytewax_kafka.bench.flows`.
@@ -34,6 +37,7 @@ __all__ = [
     "VARIANTS",
     "BytewaxFlow",
     "Independent",
+    "Replicas",
     "Launch",
     "ProcessSpec",
     "Variant",
@@ -78,6 +82,20 @@ class BytewaxFlow:
 
 
 @dataclass(frozen=True)
+class Replicas:
+    """``processes`` independent ``bytewax.run FACTORY -w workers`` processes: replicas of one flow."""
+
+    factory: str
+
+    def processes(self, workers: int, processes: int, epoch_interval: int | None) -> list[ProcessSpec]:
+        """The same command once per replica (no ``-i``/``-a``: no Bytewax cluster between them)."""
+        base = [sys.executable, "-m", "bytewax.run", self.factory, "-w", str(workers)]
+        if epoch_interval is not None:
+            base += ["-s", str(epoch_interval)]
+        return [ProcessSpec(list(base), i, processes) for i in range(processes)]
+
+
+@dataclass(frozen=True)
 class Independent:
     """``processes`` copies of one command, none aware of the others but for its index."""
 
@@ -96,7 +114,7 @@ class Variant:
     label: str
     legend: str
     role: str  # ours | built-in | ceiling
-    launch: BytewaxFlow | Independent
+    launch: BytewaxFlow | Replicas | Independent
     #: Built-in variants this one is compared with, the first that ran wins.
     versus: tuple[str, ...] = ()
     guarantees: tuple[str, ...] = ("at-least-once",)
@@ -129,6 +147,17 @@ VARIANTS: dict[str, Variant] = {
             versus=("builtin", "builtin-core"),
             guarantees=("at-least-once", "commit-progress", "exactly-once"),
             color="tab:purple",
+        ),
+        Variant(
+            name="ours-group",
+            label="bytewax-kafka, consumer group",
+            legend="this project's operators in consumer-group mode, each process an independent replica "
+            "in one group: kop.input(consumer_group=) -> map -> kop.output(consumer_group=)",
+            role="ours",
+            launch=Replicas("bytewax_kafka.bench.flows:ours_group"),
+            versus=("builtin", "builtin-core"),
+            guarantees=("at-least-once", "exactly-once"),
+            color="tab:red",
         ),
         Variant(
             name="ours-core",
