@@ -97,7 +97,10 @@ class EpochTracker:
                     _advance(pos, topic, part, off)
                 topic = t
                 part = p
-            off = item.offset
+                off = None
+            o = item.offset
+            if o is not None and (off is None or o > off):
+                off = o  # an error item may carry no offset
         if topic is not None:
             _advance(pos, topic, part, off)
         return [Tick(pos)]
