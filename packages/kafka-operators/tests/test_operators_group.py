@@ -5,6 +5,7 @@ The replica tests (several processes, kills, scaling) are ``tests/test_group_rep
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -15,7 +16,15 @@ from bytewax.testing import TestingSource, run_main
 from confluent_kafka import Consumer
 
 from bytewax_kafka import operators as kop
-from bytewax_kafka.core import CommitProgress, ConsumerGroup, ExactlyOnce, KafkaGroupSource, KafkaSinkMessage
+from bytewax_kafka.core import (
+    CommitProgress,
+    ConsumerGroup,
+    ExactlyOnce,
+    KafkaGroupSource,
+    KafkaSinkMessage,
+    KafkaTimeoutError,
+    KafkaTopicError,
+)
 from bytewax_kafka.core.offsets import committed_offset
 from bytewax_kafka.testing import produce_n
 
@@ -107,13 +116,12 @@ def test_the_group_must_be_shared_by_an_input_and_the_outputs():
     group = ConsumerGroup("shared")
     flow = Dataflow("alone")
     with pytest.raises(ValueError, match=r"no input of flow 'alone' shares it"):
-        kop.output("out", op.input("src", flow, TestingSource([])), brokers=["127.0.0.1:1"], topic="t",
-                   consumer_group=group)
-    flow = Dataflow("no_output")
-    kinp = kop.input("in", flow, brokers=["127.0.0.1:1"], topics=["t"], consumer_group=group)
-    op.inspect("look", kinp.oks)
-    with pytest.raises(Exception, match=r"no output of flow 'no_output' shares it"):
-        run_main(flow)
+        kop.output(
+            "out", op.input("src", flow, TestingSource([])), brokers=["127.0.0.1:1"], topic="t", consumer_group=group
+        )
+    source = KafkaGroupSource(["127.0.0.1:1"], ["t"], group)
+    with pytest.raises(ValueError, match=r"no output of flow 'no_output' shares it"):
+        source.build("no_output.in.kafka_input", 0, 1)
 
 
 @pytest.mark.parametrize(
@@ -133,13 +141,24 @@ def test_group_settings_that_cannot_work_fail_when_the_flow_is_built(kwargs, err
 
 def test_a_group_source_on_a_missing_topic_fails_at_start_and_creates_nothing(kafka_bootstrap, topic_factory):
     dst = topic_factory(partitions=1)
-    group = ConsumerGroup("missing")
     name = f"missing-{dst}"
-    with pytest.raises(Exception, match="does not exist"):
-        run_main(group_flow(kafka_bootstrap, name, dst, group))
-    assert KafkaGroupSource([kafka_bootstrap], [dst], group)  # builds offline
+    group = ConsumerGroup(f"missing-{dst}")
+    group.add_output("f", "f.out", [kafka_bootstrap], None)
+    source = KafkaGroupSource([kafka_bootstrap], [name], group, timeout=10)
+    with pytest.raises(KafkaTopicError, match="does not exist"):
+        source.build("f.in.kafka_input", 0, 1)
     c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "look"})
     try:
         assert name not in c.list_topics(timeout=10).topics
     finally:
         c.close()
+
+
+def test_a_group_source_on_an_unreachable_cluster_fails_within_its_timeout():
+    group = ConsumerGroup("unreachable")
+    group.add_output("f", "f.out", ["127.0.0.1:1"], None)
+    source = KafkaGroupSource(["127.0.0.1:1"], ["t"], group, timeout=2)
+    t = time.monotonic()
+    with pytest.raises(KafkaTimeoutError, match=r"127\.0\.0\.1:1"):
+        source.build("f.in.kafka_input", 0, 1)
+    assert time.monotonic() - t < 10
