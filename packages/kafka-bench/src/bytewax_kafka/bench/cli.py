@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from bytewax_kafka.bench import commands
-from bytewax_kafka.bench.define.keys import AXES
 from bytewax_kafka.bench.commands import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -21,6 +20,7 @@ from bytewax_kafka.bench.commands import (
     EXIT_REGRESSION,
     EXIT_USAGE,
 )
+from bytewax_kafka.bench.define.keys import AXES
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "main"]
 
