@@ -25,7 +25,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 #: Leaf-side frames of a thread that waits (a helper thread idle on its queue, a lock): not CPU.
 _IDLE = ("_queue_SimpleQueue_get", "PyThread_acquire_lock_timed", "pthread_cond_timedwait", "cnd_timedwait")
 #: Categories left out of the shares: not the steady state.
@@ -110,7 +109,13 @@ def record(args: argparse.Namespace) -> Path:
     from bytewax_kafka.bench.run.reader import Reader
     from bytewax_kafka.testing import broker_from_spec
 
-    cell = Cell(variant=args.variant, messages=args.messages, partitions=args.partitions, broker=args.broker)
+    cell = Cell(
+        variant=args.variant,
+        messages=args.messages,
+        partitions=args.partitions,
+        broker=args.broker,
+        flow_python=args.flow_python,
+    )
     out = Path(args.out)
     with broker_from_spec(args.broker) as broker:
         bs = broker.bootstrap_servers
@@ -118,7 +123,7 @@ def record(args: argparse.Namespace) -> Path:
         prefill(bs, src, cell, args.messages, QuietProgress())
         env = {**os.environ, **Handoff(cell, bs, src, dst).env()}
         [spec] = VARIANTS[args.variant].launch.processes(1, 1, None)
-        target = spec.argv
+        target = [args.flow_python, *spec.argv[1:]] if args.flow_python else spec.argv
         reader = Reader(bs, dst, args.partitions, codec_for("none"))
         reader.start()
         cmd = ["py-spy", "record", "--native", "-r", "500", "-f", "raw", "-o", str(out), "--", *target]
@@ -139,11 +144,12 @@ def record(args: argparse.Namespace) -> Path:
 
 
 def main() -> None:
+    from bytewax_kafka.bench.define.variants import VARIANTS
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--broker", default="tansu")
-    ap.add_argument(
-        "--variant", default="ours", choices=("ours", "ours-core", "builtin", "builtin-core", "raw")
-    )
+    ap.add_argument("--variant", default="ours", choices=tuple(VARIANTS))
+    ap.add_argument("--flow-python", help="run the flow with this interpreter (another environment's)")
     ap.add_argument("--messages", type=int, default=500_000)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--out", default="profile.folded")
