@@ -285,3 +285,13 @@ def test_flow_python_runs_the_flow_side_with_another_environment(tmp_path):
     assert all("python of before" in label for label in labels)
     with pytest.raises(Exception, match="is not an executable file"):
         parse_scenario(f"flow_python = '{tmp_path / 'nope'}'")
+
+
+def test_a_warm_up_round_settles_on_the_last_seconds_of_its_timeline():
+    from bytewax_kafka.bench.run.loop import SETTLED_P99_MS, _settled_p99
+
+    hot = [{"t": t, "p99_ms": 900.0 - 100 * t} for t in range(7)] + [{"t": 7, "p99_ms": 20.0}]
+    assert _settled_p99(hot) == 400.0  # t=5..7: 400, 300, 20
+    calm = [*hot, {"t": 8, "p99_ms": 25.0}, {"t": 9, "p99_ms": 18.0}]
+    assert _settled_p99(calm) == 25.0 <= SETTLED_P99_MS
+    assert _settled_p99(calm[:2]) is None  # too short to tell

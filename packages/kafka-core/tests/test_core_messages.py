@@ -88,3 +88,55 @@ def test_to_sink_message_accepts_both_and_rejects_others():
     assert to_sink_message(KafkaSourceMessage(b"k", b"v", "t")).value == b"v"
     with pytest.raises(TypeError, match="got dict"):
         to_sink_message({"value": b"v"})
+
+
+def test_sink_message_fields_are_read_only_and_set_once():
+    s = KafkaSinkMessage(b"k", b"v", "t", [("a", b"b")], 2, 123)
+    for name in ("key", "value", "topic", "headers", "partition", "timestamp"):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(s, name, None)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            delattr(s, name)
+    assert (s.key, s.value, s.topic, s.headers, s.partition, s.timestamp) == (
+        b"k",
+        b"v",
+        "t",
+        [("a", b"b")],
+        2,
+        123,
+    )
+    assert hash(KafkaSinkMessage(b"k", b"v")) == hash(KafkaSinkMessage(b"k", b"v", headers=[]))
+    assert dataclasses.asdict(KafkaSinkMessage(b"k", None)) == {
+        "key": b"k",
+        "value": None,
+        "topic": None,
+        "headers": (),
+        "partition": None,
+        "timestamp": 0,
+    }
+
+
+def test_empty_headers_are_one_shared_tuple():
+    assert KafkaSinkMessage(b"k", b"v").headers is KafkaSinkMessage(b"k", b"v", headers=[]).headers == ()
+    assert KafkaSourceMessage(b"k", b"v").headers == ()
+    assert KafkaSinkMessage(b"k", b"v") == KafkaSinkMessage(b"k", b"v", headers=None)
+
+
+def test_generic_aliases_construct():
+    # typing sets __orig_class__ on the result; a frozen slotted dataclass raised TypeError there.
+    assert KafkaSinkMessage[bytes, bytes](b"k", b"v").value == b"v"
+    assert KafkaSourceMessage[bytes, bytes](b"k", b"v").value == b"v"
+    err = KafkaError[bytes, bytes](CKError(CKError._BAD_MSG, "bad"), KafkaSourceMessage(None, None))
+    assert err.msg.key is None
+
+
+def test_a_frozen_dataclass_subclass_of_a_sink_message_works():
+    @dataclasses.dataclass(frozen=True)
+    class Tagged(KafkaSinkMessage):  # type: ignore[type-arg]
+        tag: str = ""
+
+    t = Tagged(b"k", b"v", tag="x")
+    assert (t.key, t.value, t.tag) == (b"k", b"v", "x")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.key = b"other"  # type: ignore[misc]
+    assert dataclasses.replace(t, tag="y").tag == "y"

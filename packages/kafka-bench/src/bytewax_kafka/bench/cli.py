@@ -20,6 +20,7 @@ from bytewax_kafka.bench.commands import (
     EXIT_REGRESSION,
     EXIT_USAGE,
 )
+from bytewax_kafka.bench.define.keys import AXES
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "main"]
 
@@ -61,8 +62,7 @@ brokers (--broker, or broker = [...] in the scenario):
                    a cluster you run
 
 --set KEY=V1[,V2...] replaces an axis or setting in every matrix of the
-scenario (axes: broker, variant, partitions, batch_size, workers, processes,
-rate, serde, message_size, keys, guarantee). rate, duration, shape, users and
+scenario (axes: {axes}). rate, duration, shape, users and
 the shape settings apply to matrices that offer a rate only; messages to the
 others. Run `kafka-bench list` for every key.
 
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         "run a scenario",
         "Run every cell of a scenario and write results, plots and a report.",
-        _RUN_EPILOG,
+        _RUN_EPILOG.replace("{axes}", ", ".join(AXES)),
     )
     r.add_argument("scenario", metavar="SCENARIO", help="a shipped scenario's name, or a TOML file")
     r.add_argument(

@@ -2,11 +2,17 @@
 
 Every message read from Kafka becomes one :class:`KafkaSourceMessage`, and
 most flows build one :class:`KafkaSinkMessage` per message, so both are built
-as cheaply as Python allows: they are frozen slotted dataclasses whose
-constructors fill the slots of a mutable twin with the same layout and then
-give the object its real class (a third of the cost of a frozen dataclass's
-``__init__``; see ``benchmarks/test_bench_messages.py``). Empty headers are
-the shared empty tuple ``()``, not a new list per message.
+as cheaply as Python allows while staying frozen dataclasses:
+
+- the source's loop fills a :class:`KafkaSourceMessage`'s slots on a
+  writable twin class with the same layout and then gives the object its
+  real class (half the cost of a frozen dataclass's ``__init__``);
+- a :class:`KafkaSinkMessage` keeps its fields in private slots behind
+  read-only properties, so its constructor is a few plain stores (a third
+  of a frozen dataclass's cost; sinks read the slots directly).
+
+See ``benchmarks/test_bench_messages.py`` and ``benchmarks/test_bench_hot_path.py``.
+Empty headers are the shared empty tuple ``()``, not a new list per message.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -106,14 +113,13 @@ class KafkaSourceMessage(Generic[K, V]):
         The timestamp is kept when the broker gave one (type > 0).
         """
         ts = self.timestamp
-        m: Any = _new(_SinkSlots)
-        m.key = self.key
-        m.value = self.value
-        m.topic = None
-        m.headers = self.headers
-        m.partition = None
-        m.timestamp = ts[1] if ts is not None and ts[0] > 0 and ts[1] > 0 else 0
-        m.__class__ = KafkaSinkMessage
+        m: Any = _new(KafkaSinkMessage)
+        m._key = self.key
+        m._value = self.value
+        m._topic = None
+        m._headers = self.headers
+        m._partition = None
+        m._timestamp = ts[1] if ts is not None and ts[0] > 0 and ts[1] > 0 else 0
         sink: KafkaSinkMessage[K, V] = m
         return sink
 
@@ -127,7 +133,7 @@ class KafkaSourceMessage(Generic[K, V]):
         return dataclasses.replace(self, key=key, value=value)  # type: ignore[return-value, arg-type]
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, init=False)
 class KafkaSinkMessage(Generic[K, V]):
     """A message to write with :class:`~bytewax_kafka.core.KafkaSink`.
 
@@ -145,6 +151,11 @@ class KafkaSinkMessage(Generic[K, V]):
         KafkaSinkMessage(key=None, value=b'some_value', topic='out', headers=(), partition=2, timestamp=0)
     """
 
+    # The fields live in private slots, read through read-only properties
+    # (set below): the constructor fills them with plain stores, the cost of
+    # an ordinary class, where a frozen dataclass pays a call per field.
+    __slots__ = ("_headers", "_key", "_partition", "_timestamp", "_topic", "_value")
+
     key: K
     value: V
     topic: str | None = None
@@ -161,24 +172,13 @@ class KafkaSinkMessage(Generic[K, V]):
         partition: int | None = None,
         timestamp: int = 0,
     ) -> None:
-        cls = type(self)
-        if cls is not KafkaSinkMessage:  # a subclass may have another layout
-            for name, v in zip(
-                _SINK_FIELDS, (key, value, topic, headers or NO_HEADERS, partition, timestamp), strict=True
-            ):
-                object.__setattr__(self, name, v)
-            return
-        # Written out (not generated) because a flow builds one per message:
-        # see the module's docstring.
-        _set_attr(self, "__class__", _SinkSlots)
         m: Any = self
-        m.key = key
-        m.value = value
-        m.topic = topic
-        m.headers = headers or NO_HEADERS
-        m.partition = partition
-        m.timestamp = timestamp
-        m.__class__ = KafkaSinkMessage
+        m._key = key
+        m._value = value
+        m._topic = topic
+        m._headers = headers or NO_HEADERS
+        m._partition = partition
+        m._timestamp = timestamp
 
     def _with_key(self, key: K2) -> KafkaSinkMessage[K2, V]:
         return dataclasses.replace(self, key=key)  # type: ignore[return-value, arg-type]
@@ -217,19 +217,12 @@ class KafkaError(Generic[K, V]):
 _new = object.__new__
 _set_attr = object.__setattr__
 _SOURCE_FIELDS = tuple(f.name for f in dataclasses.fields(KafkaSourceMessage))
-_SINK_FIELDS = tuple(f.name for f in dataclasses.fields(KafkaSinkMessage))
 
 
 class _SourceSlots(Generic[K, V]):
     """Same slots as :class:`KafkaSourceMessage`, writable: built, then given the real class."""
 
     __slots__ = _SOURCE_FIELDS
-
-
-class _SinkSlots(Generic[K, V]):
-    """Same slots as :class:`KafkaSinkMessage`, writable: built, then given the real class."""
-
-    __slots__ = _SINK_FIELDS
 
 
 def _frozen_setattr(self: object, name: str, value: Any) -> None:
@@ -254,8 +247,40 @@ def freeze(cls: type) -> type:
     return cls
 
 
-for _cls in (KafkaSourceMessage, KafkaSinkMessage, KafkaError):
+for _cls in (KafkaSourceMessage, KafkaError):
     freeze(_cls)
+
+
+def _read_only(name: str) -> property:
+    """A field of :class:`KafkaSinkMessage`: read from its private slot; set once, by construction.
+
+    A second assignment raises ``FrozenInstanceError``. The first is allowed
+    so that a frozen dataclass subclass's generated ``__init__`` (which
+    assigns every field with ``object.__setattr__``) still works.
+    """
+    slot = vars(KafkaSinkMessage)[f"_{name}"]
+    get = slot.__get__
+    put = slot.__set__
+
+    def fset(self: Any, value: Any) -> None:
+        try:
+            get(self)
+        except AttributeError:
+            put(self, value)
+            return
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def fdel(self: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    return property(attrgetter(f"_{name}"), fset, fdel, f"The message's {name}.")
+
+
+# Its stores are plain slot writes: no __setattr__ of a frozen dataclass.
+del KafkaSinkMessage.__setattr__
+del KafkaSinkMessage.__delattr__
+for _f in dataclasses.fields(KafkaSinkMessage):
+    setattr(KafkaSinkMessage, _f.name, _read_only(_f.name))
 
 
 def _source_message(

@@ -111,78 +111,68 @@ class DeliveringProducer:
         default = self.default_topic
         for item in items:
             kind = type(item)
+            if kind is not KafkaSinkMessage and kind is not KafkaSourceMessage:
+                item = to_sink_message(item)
+                kind = KafkaSinkMessage
             if kind is KafkaSinkMessage:
-                topic = item.topic or default
-                part = item.partition
-                ts = item.timestamp
-            elif kind is KafkaSourceMessage:
+                # Its private slots: the public properties cost a call each.
+                topic = item._topic or default
+                part = item._partition
+                ts = item._timestamp
+                headers = item._headers
+                key = item._key
+                value = item._value
+            else:
                 topic = default
                 part = None
                 st = item.timestamp
                 ts = st[1] if st is not None and st[0] > 0 and st[1] > 0 else 0
-            else:
-                item = to_sink_message(item)
-                topic = item.topic or default
-                part = item.partition
-                ts = item.timestamp
+                headers = item.headers
+                key = item.key
+                value = item.value
             if topic is None:
                 raise ValueError(
                     "message has no topic and the sink has no default topic "
                     f"(KafkaSink(..., topic=None)): {item!r:.200}"
                 )
-            headers = item.headers
             try:
                 if part is None and not headers and not ts:
-                    produce(topic, item.value, item.key)
+                    produce(topic, value, key)
                 else:
                     if headers:
                         _check_header_names(headers)
-                    produce(
-                        topic,
-                        item.value,
-                        item.key,
-                        -1 if part is None else part,
-                        None,
-                        None,
-                        ts,
-                        headers or None,
-                    )
+                    produce(topic, value, key, -1 if part is None else part, None, None, ts, headers or None)
             except BufferError:
-                self._produce_when_room(topic, item, part, ts)
+                self._produce_when_room(topic, key, value, part, ts, headers)
             except (KafkaException, TypeError, ValueError) as exc:
                 # Refused before sending: too large, unknown partition, a key,
                 # value or header of the wrong type or not encodable.
-                self._refused(topic, item, part, exc)
+                self._refused(topic, key, value, part, exc)
         self.producer.poll(0)
         self.check()
 
-    def _refused(self, topic: str, item: Any, part: int | None, exc: Exception) -> None:
+    def _refused(self, topic: str, key: Any, value: Any, part: int | None, exc: Exception) -> None:
         err: Any = exc.args[0] if exc.args else exc
         if isinstance(exc, KafkaException):
             text = scrub(err.str() if hasattr(err, "str") else str(err), self.config)
         else:
             text = f"the message cannot be sent: {type(exc).__name__}: {exc}"
         if isinstance(exc, KafkaException) and hasattr(err, "code") and err.code() in _TOO_LARGE:
-            size = _size(item.key, item.value)
+            size = _size(key, value)
             limit = self.config.get("message.max.bytes", 1000000)
             text += f" (message of {size} bytes; the producer's message.max.bytes is {limit})"
         raise KafkaDeliveryError(topic, -1 if part is None else part, text) from None
 
-    def _produce_when_room(self, topic: str, item: Any, part: int | None, ts: int) -> None:
+    def _produce_when_room(
+        self, topic: str, key: Any, value: Any, part: int | None, ts: int, headers: Any
+    ) -> None:
         deadline = time.monotonic() + self._timeout_s + 5
         while True:
             self.producer.poll(0.05)
             self.check()
             try:
                 self.producer.produce(
-                    topic,
-                    item.value,
-                    item.key,
-                    -1 if part is None else part,
-                    None,
-                    None,
-                    ts,
-                    item.headers or None,
+                    topic, value, key, -1 if part is None else part, None, None, ts, headers or None
                 )
                 return
             except BufferError:

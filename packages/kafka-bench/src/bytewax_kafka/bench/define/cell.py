@@ -178,6 +178,10 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterabl
         extras.append(f"gc={config['gc_threshold']}")
     if config.get("gc_tuning") is False:
         extras.append("no gc tuning")
+    for side in ("consumer", "producer"):
+        settings = config.get(f"{side}_config")
+        if settings:
+            extras.append(side + " " + ",".join(f"{k}={v}" for k, v in sorted(settings.items())))
     if config.get("flow_python"):
         extras.append(f"python of {python_name(str(config['flow_python']))}")
     if extras:

@@ -176,6 +176,16 @@ AXES: dict[str, Key] = {
         "keys", _choice(KEY_DISTRIBUTIONS), " | ".join(KEY_DISTRIBUTIONS) + " (zipf: a few hot keys)"
     ),
     "guarantee": _key("guarantee", _choice(GUARANTEES), " | ".join(GUARANTEES)),
+    "consumer_config": _key(
+        "consumer_config",
+        _optional(_client_config),
+        "librdkafka settings for every variant's consumer (a table; a list of tables is an axis)",
+    ),
+    "producer_config": _key(
+        "producer_config",
+        _optional(_client_config),
+        "librdkafka settings for every variant's producer (a table; a list of tables is an axis)",
+    ),
     "flow_python": _key(
         "flow_python",
         _optional(_python),
@@ -227,16 +237,6 @@ SETTINGS: dict[str, Key] = {
     ),
     "epoch_interval": _key(
         "epoch_interval", _optional(_int(1)), "seconds per Bytewax epoch (bytewax -s; default Bytewax's 10)"
-    ),
-    "consumer_config": _key(
-        "consumer_config",
-        _optional(_client_config),
-        "librdkafka settings for every variant's consumer (a table)",
-    ),
-    "producer_config": _key(
-        "producer_config",
-        _optional(_client_config),
-        "librdkafka settings for every variant's producer (a table)",
     ),
     "gc_threshold": _key(
         "gc_threshold",

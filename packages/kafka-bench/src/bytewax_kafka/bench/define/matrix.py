@@ -45,6 +45,8 @@ _AXIS_ORDER = (
     "guarantee",
     "gc_tuning",
     "flow_python",
+    "consumer_config",
+    "producer_config",
     "serde",
     "message_size",
     "keys",
