@@ -113,13 +113,15 @@ class FiniteKafkaSource(KafkaSource):
 class FiniteKafkaGroupSource(KafkaGroupSource):
     """A ``KafkaGroupSource`` that stops once its partitions are read to their end, joining the group fast."""
 
-    def __init__(self, brokers: Any, topics: Any, group: Any, tail: bool = True, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, brokers: Any, topics: Any, group: Any, tail: bool = True, *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__(brokers, topics, group, False, *args, **kwargs)
         self._add_config = {"session.timeout.ms": 6000, **self._add_config}
 
 
 def finite_sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every ``KafkaSource`` (and group source) built by doc code (directly or by ``kop.input``) finite."""
+    """Make every ``KafkaSource`` (and group source) doc code builds (directly or by ``kop.input``) finite."""
     monkeypatch.setattr(bytewax_kafka.core, "KafkaSource", FiniteKafkaSource)
     monkeypatch.setattr(bytewax_kafka.operators.io, "KafkaSource", FiniteKafkaSource)
     monkeypatch.setattr(bytewax_kafka.core, "KafkaGroupSource", FiniteKafkaGroupSource)

@@ -23,7 +23,8 @@ def test_alert_rules_are_prometheus_rule_groups():
     assert len(found) >= 3
     for rule in found:
         assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
-        assert rule["alert"] and rule["expr"], rule
+        assert rule["alert"], rule
+        assert rule["expr"], rule
         assert re.fullmatch(r"\d+[smh]", rule["for"]), rule
         assert rule["annotations"]["summary"], rule
 

@@ -102,7 +102,9 @@ def from_code(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], str]:
     for key, value in grp.producer_settings(0).items():
         settings[(key, "consumer-group exactly-once producer")] = text(value).replace("-w0", "-w<worker>")
     probe = WatermarkProbe({"bootstrap.servers": "127.0.0.1:1"})
-    settings[("allow.auto.create.topics", "lag probe admin client")] = text(probe._config["allow.auto.create.topics"])
+    settings[("allow.auto.create.topics", "lag probe admin client")] = text(
+        probe._config["allow.auto.create.topics"]
+    )
     settings[("error_cb", "source clients and producers")] = "ours"
     settings[("logger", "every client")] = "ours"
     return settings

@@ -172,4 +172,3 @@ def test_sigkill_with_dead_letters_in_the_transaction(
         assert not extra, f"{sum(extra.values())} {name} duplicated, e.g. {list(extra)[:5]}"
     assert {dict(r.headers)["dlq.error.name"] for r in dead} == {b"_VALUE_DESERIALIZATION"}
     print(f"{mode}: {done} kills; {sum(out.values())} outputs and {sum(letters.values())} dead letters")
-

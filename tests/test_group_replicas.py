@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, IsolationLevel, OffsetSpec
+from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bytewax_kafka.testing import produce_n, read_to_end
 
@@ -42,7 +42,9 @@ def group_offsets(admin: AdminClient, group: str, topic: str) -> dict[int, int]:
     """The group's committed offset of each partition of ``topic`` (absent: none yet)."""
     futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
     found = futures[group].result(timeout=15)
-    return {tp.partition: tp.offset for tp in found.topic_partitions or [] if tp.topic == topic and tp.offset >= 0}
+    return {
+        tp.partition: tp.offset for tp in found.topic_partitions or [] if tp.topic == topic and tp.offset >= 0
+    }
 
 
 def end_offsets(admin: AdminClient, topic: str, committed_only: bool = False) -> dict[int, int]:
@@ -172,7 +174,9 @@ def test_replicas_share_the_partitions_and_lose_nothing(apache_kafka, broker_top
     changes = run["uncommitted"]
     in_flight = RATE * 2 * len(changes)  # one 1 s epoch (and its commit) per change of the group
     bound = sum(u for _event, u in changes) + in_flight
-    print(f"\n[group-replicas at-least-once] {duplicates} duplicates; bound {bound} = {changes} + {in_flight}")
+    print(
+        f"\n[group-replicas at-least-once] {duplicates} duplicates; bound {bound} = {changes} + {in_flight}"
+    )
     assert duplicates <= bound
 
 
@@ -185,9 +189,14 @@ def test_exactly_once_replicas_write_every_input_once(apache_kafka, broker_topic
     # (transaction.timeout.ms 10 s) or fenced by the replacement: wait until no
     # partition's last stable offset lags its end.
     deadline = time.monotonic() + 60
-    while end_offsets(admin, dst, committed_only=True) != end_offsets(admin, dst) and time.monotonic() < deadline:
+    while (
+        end_offsets(admin, dst, committed_only=True) != end_offsets(admin, dst)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.5)
-    committed = Counter(r.value for r in read_to_end(run["bs"], dst, isolation_level="read_committed", timeout=120))
+    committed = Counter(
+        r.value for r in read_to_end(run["bs"], dst, isolation_level="read_committed", timeout=120)
+    )
     want = Counter(str(i).encode() for i in range(n))
     missing = want - committed
     extra = committed - want

@@ -146,9 +146,7 @@ def _read(part, want: int, timeout: float = 30.0) -> int:
     return got
 
 
-def test_the_source_reports_a_partition_it_cannot_fetch_as_stalled(
-    kafka_bootstrap, topic_factory, caplog
-):
+def test_the_source_reports_a_partition_it_cannot_fetch_as_stalled(kafka_bootstrap, topic_factory, caplog):
     caplog.set_level(logging.INFO, "bytewax_kafka.core.source")
     topic = topic_factory(partitions=1)
     produce_n(kafka_bootstrap, topic, 20)

@@ -3,7 +3,8 @@
 librdkafka 2.16.0's ``send_offsets_to_transaction`` can wait for ever once
 the transaction coordinator was unreachable, ignoring its timeout (seen on
 the first transactional producer of a process, after a 5 s partition).
-The worker's writer (what the sink partitions write and commit through) runs in a process of its own, on Apache Kafka behind
+The worker's writer (what the sink partitions write and commit through)
+runs in a process of its own, on Apache Kafka behind
 Toxiproxy: three epochs commit, then the network is cut, an epoch commit
 starts, and the network heals 5 s later. The commit must succeed or fail
 with ``KafkaTransactionError`` within ``commit_timeout`` plus the grace, and

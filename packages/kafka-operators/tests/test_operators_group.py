@@ -42,7 +42,14 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[i
 def group_flow(bootstrap: str, src: str, dst: str, group: ConsumerGroup, **kw) -> Dataflow:
     flow = Dataflow("group")
     kinp = kop.input(
-        "in", flow, brokers=[bootstrap], topics=[src], tail=False, add_config=FAST_GROUP, consumer_group=group, **kw
+        "in",
+        flow,
+        brokers=[bootstrap],
+        topics=[src],
+        tail=False,
+        add_config=FAST_GROUP,
+        consumer_group=group,
+        **kw,
     )
     msgs = op.map("copy", kinp.oks, lambda m: KafkaSinkMessage(m.key, m.value))
     kop.output("out", msgs, brokers=[bootstrap], topic=dst, consumer_group=group)
@@ -105,7 +112,9 @@ def test_a_worker_whose_items_are_all_filtered_still_commits(kafka_bootstrap, to
     produce_n(kafka_bootstrap, src, 500)
     progress = CommitProgress(f"filtered-{src}")
     flow = Dataflow("filtered")
-    kinp = kop.input("in", flow, brokers=[kafka_bootstrap], topics=[src], tail=False, commit_progress=progress)
+    kinp = kop.input(
+        "in", flow, brokers=[kafka_bootstrap], topics=[src], tail=False, commit_progress=progress
+    )
     nothing = op.filter("none", kinp.oks, lambda _m: False)
     kop.output("out", nothing, brokers=[kafka_bootstrap], topic=dst, commit_progress=progress)
     run_main(flow)
@@ -117,7 +126,11 @@ def test_the_group_must_be_shared_by_an_input_and_the_outputs():
     flow = Dataflow("alone")
     with pytest.raises(ValueError, match=r"no input of flow 'alone' shares it"):
         kop.output(
-            "out", op.input("src", flow, TestingSource([])), brokers=["127.0.0.1:1"], topic="t", consumer_group=group
+            "out",
+            op.input("src", flow, TestingSource([])),
+            brokers=["127.0.0.1:1"],
+            topic="t",
+            consumer_group=group,
         )
     source = KafkaGroupSource(["127.0.0.1:1"], ["t"], group)
     with pytest.raises(ValueError, match=r"no output of flow 'no_output' shares it"):
@@ -127,7 +140,11 @@ def test_the_group_must_be_shared_by_an_input_and_the_outputs():
 @pytest.mark.parametrize(
     ("kwargs", "error", "says"),
     [
-        ({"exactly_once": ExactlyOnce("x")}, ValueError, "give one of exactly_once, commit_progress and consumer_group"),
+        (
+            {"exactly_once": ExactlyOnce("x")},
+            ValueError,
+            "give one of exactly_once, commit_progress and consumer_group",
+        ),
         ({"starting_offset": 5}, ValueError, "committed offset, else at OFFSET_BEGINNING, OFFSET_END"),
         ({"starting_offset": datetime(2024, 1, 1, tzinfo=timezone.utc)}, ValueError, "not at a time"),
         ({"consumer_per": "partition"}, ValueError, "its own member of the group"),
@@ -136,7 +153,14 @@ def test_the_group_must_be_shared_by_an_input_and_the_outputs():
 )
 def test_group_settings_that_cannot_work_fail_when_the_flow_is_built(kwargs, error, says):
     with pytest.raises(error, match=says):
-        kop.input("in", Dataflow("bad"), brokers=["127.0.0.1:1"], topics=["t"], consumer_group=ConsumerGroup("g"), **kwargs)
+        kop.input(
+            "in",
+            Dataflow("bad"),
+            brokers=["127.0.0.1:1"],
+            topics=["t"],
+            consumer_group=ConsumerGroup("g"),
+            **kwargs,
+        )
 
 
 def test_a_group_source_on_a_missing_topic_fails_at_start_and_creates_nothing(kafka_bootstrap, topic_factory):

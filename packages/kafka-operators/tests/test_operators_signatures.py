@@ -16,8 +16,8 @@ from typing import Any
 import bytewax.operators as op
 import pytest
 from bytewax.dataflow import Dataflow
-from confluent_kafka import OFFSET_END
 from bytewax.testing import TestingSource
+from confluent_kafka import OFFSET_END
 
 import bytewax_kafka.operators.io as io
 import bytewax_kafka.operators.tracked as tracked_steps

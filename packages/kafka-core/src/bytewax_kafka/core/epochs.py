@@ -155,5 +155,3 @@ def _advance(pos: Position, topic: str, partition: int | None, offset: int | Non
     key = (topic, partition)
     if pos.get(key, -1) <= offset:
         pos[key] = offset + 1
-
-

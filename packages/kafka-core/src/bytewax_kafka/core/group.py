@@ -232,7 +232,9 @@ class GroupMember:
         )
 
     def __repr__(self) -> str:
-        return f"GroupMember(group={self.group.group_id!r}, worker={self.worker}, assigned={len(self.assigned)})"
+        return (
+            f"GroupMember(group={self.group.group_id!r}, worker={self.worker}, assigned={len(self.assigned)})"
+        )
 
     # -- rebalance callbacks (worker thread, inside consume) --------------------------------
 

@@ -12,14 +12,11 @@ steps that tell the outputs which offsets to commit.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bytewax.inputs import DynamicSource, StatelessSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED, TopicPartition
-from confluent_kafka import KafkaError as CKError
+from bytewax.inputs import DynamicSource
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED
 from confluent_kafka.admin import AdminClient
 
 from bytewax_kafka.core.config import (
@@ -28,34 +25,20 @@ from bytewax_kafka.core.config import (
     for_admin,
     for_consumer,
     make_client,
-    scrub,
     watch_errors,
 )
-from bytewax_kafka.core.consumer import WAIT
-from bytewax_kafka.core.deadline import bounded
-from bytewax_kafka.core.errors import KafkaConsumeError, KafkaTimeoutError
+from bytewax_kafka.core.errors import KafkaTimeoutError
 from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.group import ConsumerGroup, GroupMember
-from bytewax_kafka.core.lag import WatermarkProbe, check_stall_after, probe_after
-from bytewax_kafka.core.messages import NO_HEADERS, KafkaError, KafkaSourceMessage, _new, _source_message
-from bytewax_kafka.core.messages import _SourceSlots
+from bytewax_kafka.core.group_partition import GroupPartition
+from bytewax_kafka.core.lag import check_stall_after
 from bytewax_kafka.core.metadata import ADMIN_SETTINGS, is_pattern, list_partitions, match_topics
 from bytewax_kafka.core.offsets import describe_offset
 
 __all__ = ["KafkaGroupSource"]
 
-SourceItem = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None]
-
-_EOF = CKError._PARTITION_EOF
-_CONNECTIVITY = frozenset({CKError._TRANSPORT, CKError._ALL_BROKERS_DOWN, CKError._RESOLVE})
 #: Where the group starts a partition it has no committed offset for.
 _RESETS = {OFFSET_BEGINNING: "earliest", OFFSET_END: "latest"}
-#: Poll interval while nothing arrives, and while an aborted epoch closes.
-_IDLE_WAIT = timedelta(milliseconds=5)
-#: Seconds between updates of the lag gauges.
-_LAG_EVERY = 1.0
-#: tail=False: a member holding no partition for this long stops.
-_EMPTY_FOR = 5.0
 
 
 class KafkaGroupSource(DynamicSource[Any]):
@@ -123,10 +106,14 @@ class KafkaGroupSource(DynamicSource[Any]):
         self._group = group
         self._tail = bool(tail)
         if isinstance(starting_offset, bool) or starting_offset not in (*_RESETS, OFFSET_STORED):
+            given = (
+                describe_offset(starting_offset)
+                if isinstance(starting_offset, int)
+                else repr(starting_offset)
+            )
             raise ValueError(
                 "in consumer-group mode a partition starts at the group's committed offset, else at "
-                "OFFSET_BEGINNING, OFFSET_END or OFFSET_STORED (auto.offset.reset); got "
-                f"{describe_offset(starting_offset) if isinstance(starting_offset, int) else starting_offset!r}"
+                f"OFFSET_BEGINNING, OFFSET_END or OFFSET_STORED (auto.offset.reset); got {given}"
             )
         self._starting_offset = starting_offset
         self._add_config = check_add_config(add_config)
@@ -209,7 +196,7 @@ class KafkaGroupSource(DynamicSource[Any]):
                 raise errors.timeout_error(str(exc)) from None
             self._checked = True
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _GroupPartition:
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> GroupPartition:
         """Join the group with this worker's consumer."""
         flow_id = step_id.split(".", 1)[0]
         if not self._group.outputs_of(flow_id):
@@ -229,205 +216,4 @@ class KafkaGroupSource(DynamicSource[Any]):
             self._stall_after,
         )
         self._group.join(flow_id, worker_index, member)
-        return _GroupPartition(self, member)
-
-
-def _first_offsets(msgs: list[Any]) -> dict[tuple[str, int], int]:
-    """The first offset of each partition among consumed records (a rare path)."""
-    firsts: dict[tuple[str, int], int] = {}
-    for msg in msgs:
-        if msg.error() is None:
-            firsts.setdefault((msg.topic(), msg.partition()), msg.offset())
-    return firsts
-
-
-class _GroupPartition(StatelessSourcePartition[Any]):
-    def __init__(self, source: KafkaGroupSource, member: GroupMember) -> None:
-        self._source = source
-        self._member = member
-        self._n = source._batch_size
-        self._batches = source._batches
-        self._raise = source._raise_on_errors
-        self._tail = source._tail
-        topics = source._topics
-        self._one_topic = topics[0] if len(topics) == 1 and not is_pattern(topics[0]) else None
-        self._awake: datetime | None = None
-        self._lag_due = 0.0
-        self._probe = WatermarkProbe(source._base_config(), read_committed=member.transactional)
-        self._probe_after = probe_after(source._stall_after)
-        self._probed: dict[tuple[str, int], int] = {}
-        self._closed = False
-
-    def next_batch(self) -> list[Any]:
-        m = self._member
-        if m.rewind_requested:
-            m.rewind()
-        if m.hold:  # exactly-once: an aborted epoch is closing
-            self._awake = datetime.now(timezone.utc) + _IDLE_WAIT
-            return []
-        m.revoked_now = False
-        msgs = m.consumer.consume(self._n, WAIT)
-        if m.revoked_now and m.transactional:
-            # What this call read may belong to revoked partitions: dropped, and the partitions
-            # kept are read again from their last committed offsets.
-            m.rewind(_first_offsets(msgs))
-            self._awake = None
-            return []
-        now = time.monotonic()
-        if now >= self._lag_due:
-            self._lag_due = now + _LAG_EVERY
-            self._update_lags(now)
-        if not msgs:
-            self._idle(now)
-            return []
-        self._awake = None
-        out = self._convert(msgs)
-        if out:
-            m.emitted = True
-            m.down_since = None
-        return out
-
-    def _convert(self, msgs: list[Any]) -> list[Any]:
-        """Turn records into messages (the hot loop); partition runs are noted once each."""
-        out: list[Any] = []
-        append = out.append
-        new = _new
-        slots = _SourceSlots
-        cls = KafkaSourceMessage
-        empty = NO_HEADERS
-        one_topic = self._one_topic
-        runs: list[tuple[Any, int, int]] = []
-        last_t: str | None = None
-        last_p = -1
-        for msg in msgs:
-            if msg.error() is None:
-                p = msg.partition()
-                t = msg.topic() if one_topic is None else one_topic
-                if p != last_p or t != last_t:
-                    last_t = t
-                    last_p = p
-                    runs.append((t, p, len(out)))
-                s: Any = new(slots)
-                s.key = msg.key()
-                s.value = msg.value()
-                s.topic = t
-                s.headers = msg.headers() or empty
-                s.latency = None
-                s.offset = msg.offset()
-                s.partition = p
-                s.timestamp = msg.timestamp()
-                s.__class__ = cls
-                append(s)
-            elif self._event(msg, out):
-                runs.append((None, -1, len(out) - 1))
-                last_p = -1
-        return self._noted(out, runs)
-
-    def _noted(self, out: list[Any], runs: list[tuple[Any, int, int]]) -> list[Any]:
-        """Note each run's first and last record (base offset, lag); group runs into lists for batches."""
-        m = self._member
-        base = m.base
-        lags = m.lags
-        lists: list[Any] = []
-        for i, (t, p, start) in enumerate(runs):
-            end = runs[i + 1][2] if i + 1 < len(runs) else len(out)
-            if t is None:
-                lists.append(out[start])
-                continue
-            key = (t, p)
-            if key not in base:
-                base[key] = out[start].offset
-            last = out[end - 1]
-            lag = lags.get(key)
-            if lag is not None:
-                lag.read(last.timestamp)
-            if self._batches:
-                lists.append(out[start:end])
-        return lists if self._batches else out
-
-    def _event(self, msg: Any, out: list[Any]) -> bool:
-        """Handle a consumed error event; True when it became an item of ``out``."""
-        err = msg.error()
-        code = err.code()
-        m = self._member
-        topic, partition = msg.topic(), msg.partition()
-        if code == _EOF:
-            if topic is not None and partition is not None:
-                m.ended.add((topic, partition))
-            return False
-        if code in _CONNECTIVITY and not err.fatal():
-            if m.down_since is None:
-                m.down_since = time.monotonic()
-            return False
-        where = partition if partition is not None and partition >= 0 else None
-        if self._raise:
-            raise KafkaConsumeError(topic, where, scrub(str(err), m.config))
-        item = _source_message(
-            msg.key(), msg.value(), topic, msg.headers() or [], None, msg.offset(), where, msg.timestamp()
-        )
-        self._source._errors += 1  # before the item is emitted: see errors_emitted()
-        out.append(KafkaError(err, item))
-        return True
-
-    def _update_lags(self, now: float) -> None:
-        """The lag gauges of the partitions held (at most once a second); unread ones are probed."""
-        m = self._member
-        if not m.lags:
-            return
-        consumer = m.consumer
-        keys = sorted(m.lags)
-        try:
-            positions = consumer.position([TopicPartition(t, p) for t, p in keys])
-        except Exception:
-            return
-        probe = self._probe
-        probed = self._probed
-        unread = []
-        for key, tp in zip(keys, positions, strict=True):
-            lag = m.lags[key]
-            try:
-                lo, hi = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
-            except Exception:
-                continue
-            got = probe.answer(key)
-            if got is not None:
-                probed[key] = got
-            if lag.unread_for(now) >= self._probe_after:
-                unread.append(key)
-            pos = tp.offset if tp.offset is not None and tp.offset >= 0 else -1
-            lag.update(int(lo), max(int(hi), probed.get(key, -1)), pos, now=now)
-        if unread:
-            probe.ask(unread, self._probe_after)
-
-    def _idle(self, now: float) -> None:
-        m = self._member
-        down = m.down_since
-        if down is not None and now - down > self._source._timeout:
-            wait = min(self._source._timeout, 5.0)
-            try:
-                bounded("a metadata request", wait, m.consumer.list_topics, timeout=wait)
-                m.down_since = None
-            except Exception as exc:
-                raise m.errors.timeout_error(
-                    f"every Kafka broker has been unreachable for {now - down:.0f}s while reading as "
-                    f"worker {m.worker} of group {m.group.group_id!r}: {scrub(str(exc), m.config)}"
-                ) from None
-        if not self._tail and self._finished(now):
-            raise StopIteration
-        self._awake = datetime.now(timezone.utc) + _IDLE_WAIT
-
-    def _finished(self, now: float) -> bool:
-        m = self._member
-        if not m.assigned_once:
-            return False
-        if m.assigned:
-            return m.assigned <= m.ended
-        return m.empty_since is not None and now - m.empty_since >= _EMPTY_FOR
-
-    def next_awake(self) -> datetime | None:
-        return self._awake
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._member.release()
+        return GroupPartition(self, member)

@@ -46,11 +46,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, IsolationLevel, OffsetSpec
+from confluent_kafka import IsolationLevel, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bytewax_kafka.core.config import for_admin, make_client
-
 from bytewax_kafka.core.metrics import CONSUMER_LAG, DRAIN_SECONDS, LAG_SECONDS, PARTITION_GAUGES, STALLED
 
 log = logging.getLogger("bytewax_kafka.core.source")
@@ -95,7 +94,7 @@ class WatermarkProbe:
         self._asked: dict[tuple[str, int], float] = {}
 
     def ask(self, keys: Iterable[tuple[str, int]], every: float) -> None:
-        """Send one request for the high watermarks of ``keys`` not asked for in the last ``every`` seconds."""
+        """Send one request for the high watermarks of the ``keys`` not asked for in ``every`` seconds."""
         now = time.monotonic()
         asked = self._asked
         due = [k for k in keys if now - asked.get(k, -math.inf) >= max(every, 0.1)]
@@ -107,7 +106,7 @@ class WatermarkProbe:
             if self._admin is None:
                 self._admin = make_client(AdminClient, self._config, "admin client")
             futures = self._admin.list_offsets(
-                {TopicPartition(t, p): OffsetSpec.latest() for t, p in due},
+                {TopicPartition(t, p): OffsetSpec.latest() for t, p in due},  # type: ignore[no-untyped-call]
                 isolation_level=self._isolation,
                 request_timeout=_PROBE_TIMEOUT,
             )
@@ -145,7 +144,9 @@ def check_stall_after(value: float | None) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"stall_after must be seconds (a number) or None, got {type(value).__name__}: {value!r}")
+        raise TypeError(
+            f"stall_after must be seconds (a number) or None, got {type(value).__name__}: {value!r}"
+        )
     if value <= 0:
         raise ValueError(f"stall_after must be > 0 seconds or None, got {value!r}")
     return float(value)
@@ -164,14 +165,14 @@ class PartitionLag:
     """
 
     __slots__ = (
+        "_baseline",
         "_caught_up_at",
         "_first_update",
+        "_grew_at",
         "_labels",
         "_last_ts",
         "_prev",
         "_rate",
-        "_baseline",
-        "_grew_at",
         "_read_at",
         "_read_seen",
         "behind",

@@ -49,4 +49,3 @@ STALLED = Gauge(
 
 #: Every gauge of a source partition.
 PARTITION_GAUGES = (CONSUMER_LAG, LAG_SECONDS, DRAIN_SECONDS, STALLED)
-

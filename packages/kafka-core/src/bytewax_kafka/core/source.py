@@ -31,6 +31,7 @@ from bytewax_kafka.core.errors import (
     KafkaTimeoutError,
 )
 from bytewax_kafka.core.gc_tuning import tune_gc
+from bytewax_kafka.core.lag import PartitionLag, WatermarkProbe, check_stall_after, probe_after
 from bytewax_kafka.core.logs import drain
 from bytewax_kafka.core.messages import KafkaError, KafkaSourceMessage, _source_message
 from bytewax_kafka.core.metadata import (
@@ -40,7 +41,6 @@ from bytewax_kafka.core.metadata import (
     match_topics,
     partition_counts,
 )
-from bytewax_kafka.core.lag import PartitionLag, WatermarkProbe, check_stall_after, probe_after
 from bytewax_kafka.core.offsets import (
     StartingOffset,
     check_starting_offset,
@@ -371,7 +371,9 @@ class KafkaSource(FixedPartitionedSource[SourceItem, int]):
             probe = self._probes.get(id(worker))
             if probe is None:
                 read_committed = self._exactly_once is not None
-                probe = self._probes[id(worker)] = WatermarkProbe(self._base_config(), read_committed=read_committed)
+                probe = self._probes[id(worker)] = WatermarkProbe(
+                    self._base_config(), read_committed=read_committed
+                )
             return probe
 
     def _worker(self, step_id: str, for_part: str) -> WorkerConsumer:

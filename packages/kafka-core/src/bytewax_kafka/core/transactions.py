@@ -44,8 +44,8 @@ from confluent_kafka import Producer
 
 from bytewax_kafka.core.config import check_add_config, check_addresses, for_producer, make_client, scrub
 from bytewax_kafka.core.deadline import bounded
-from bytewax_kafka.core.errors import KafkaCallTimeout, KafkaConnectorError, KafkaTransactionError
 from bytewax_kafka.core.epochs import EpochTracker, Tick
+from bytewax_kafka.core.errors import KafkaCallTimeout, KafkaConnectorError, KafkaTransactionError
 from bytewax_kafka.core.gc_tuning import tune_gc
 from bytewax_kafka.core.sink import _SinkSettings
 from bytewax_kafka.core.worker_writer import WorkerWriter
@@ -329,7 +329,9 @@ class KafkaTrackedSink(_SinkSettings, FixedPartitionedSink[Any, None]):
             order.update((name, i) for i, name in enumerate(names))
         return order[item_key]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ItemsPartition | _TicksPartition:
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: None
+    ) -> _ItemsPartition | _TicksPartition:
         """Build this worker's partition; both share the worker's writer (transactional for exactly-once)."""
         index, _count = self._mode.tracker.worker()
         if self._gc_tuning:

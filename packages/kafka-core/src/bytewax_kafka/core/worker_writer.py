@@ -108,7 +108,9 @@ class WorkerWriter:
         self.calls: Deadlines = self.producer.calls
         if mode.transactional:
             p = self.producer.producer
-            self._call("initialising transactions (fencing earlier runs)", p.init_transactions, mode.commit_timeout)
+            self._call(
+                "initialising transactions (fencing earlier runs)", p.init_transactions, mode.commit_timeout
+            )
             self._call("beginning a transaction", p.begin_transaction)
 
     def __repr__(self) -> str:
@@ -292,7 +294,14 @@ class WorkerWriter:
         except Exception as exc:
             text = scrub(str(exc), self._config)
             err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-            if abortable and err is not None and not err.fatal() and (err.txn_requires_abort() or err.retriable()):
+            if (
+                abortable
+                and err is not None
+                and not err.fatal()
+                and (err.txn_requires_abort() or err.retriable())
+            ):
                 return text
-            raise KafkaTransactionError(f"worker {self.worker}: {what} failed for group {group!r}: {text}") from None
+            raise KafkaTransactionError(
+                f"worker {self.worker}: {what} failed for group {group!r}: {text}"
+            ) from None
         return None

@@ -1,4 +1,4 @@
-"""The steps ``input`` and ``output`` add for a shared mode: ``ExactlyOnce``, ``CommitProgress``, ``ConsumerGroup``.
+"""The steps ``input`` and ``output`` add for an ``ExactlyOnce``, ``CommitProgress`` or ``ConsumerGroup``.
 
 After the input's source: one tick per batch the worker read, stamped with
 its epoch (``bytewax_kafka.core.epochs``), registered with the mode. Before
