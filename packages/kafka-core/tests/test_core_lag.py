@@ -157,12 +157,23 @@ def test_the_source_reports_a_partition_it_cannot_fetch_as_stalled(kafka_bootstr
         tp = TopicPartition(topic, 0)
         # Fetching stops (as when a partition's fetches fail) while records keep coming.
         part._worker.consumer.pause([tp])
-        produce_n(kafka_bootstrap, topic, 50, start=20)
+        sent = 0
         deadline = time.monotonic() + 30
         while sample(GAUGES[3], "lag.source", topic) != 1 and time.monotonic() < deadline:
+            if sent < 50:  # five more every 0.25 s: the lag grows
+                produce_n(kafka_bootstrap, topic, 5, start=20 + sent)
+                sent += 5
+            for _ in range(5):
+                part.next_batch()
+                time.sleep(0.05)
+        assert sample(GAUGES[3], "lag.source", topic) == 1
+        deadline = time.monotonic() + 10
+        while sample(GAUGES[0], "lag.source", topic) != 50 and time.monotonic() < deadline:
+            if sent < 50:
+                produce_n(kafka_bootstrap, topic, 5, start=20 + sent)
+                sent += 5
             part.next_batch()
             time.sleep(0.05)
-        assert sample(GAUGES[3], "lag.source", topic) == 1
         assert sample(GAUGES[0], "lag.source", topic) == 50  # the cluster was asked: the cache is stale
         assert sample(GAUGES[2], "lag.source", topic) == math.inf
         assert sample(GAUGES[1], "lag.source", topic) > 0

@@ -330,7 +330,7 @@ class GroupMember:
         """The positions of partitions this member holds now (the others have another owner)."""
         return {k: off for k, off in positions.items() if k in self.assigned}
 
-    def commit(self, positions: Mapping[Key, int]) -> None:
+    def commit_flushed(self, positions: Mapping[Key, int]) -> None:
         """At-least-once: commit flushed offsets; a refusal keeps them for the next commit."""
         merged = dict(self.pending)
         for key, off in positions.items():
@@ -365,9 +365,9 @@ class GroupMember:
             return
         for key in offsets:
             self.pending.pop(key, None)
-        self.committed(offsets)
+        self.note_committed(offsets)
 
-    def committed(self, positions: Mapping[Key, int]) -> None:
+    def note_committed(self, positions: Mapping[Key, int]) -> None:
         """These offsets are committed: an abort reads again from there."""
         for key, off in positions.items():
             if key in self.assigned:

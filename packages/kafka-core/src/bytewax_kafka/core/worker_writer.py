@@ -208,7 +208,7 @@ class WorkerWriter:
             self.producer.flush()
             if offsets:
                 if member is not None:
-                    member.commit(positions)
+                    member.commit_flushed(positions)
                 else:
                     self._commit_progress(offsets)
             return
@@ -237,7 +237,7 @@ class WorkerWriter:
         self.producer.check()
         self._call("beginning a transaction", p.begin_transaction)
         if member is not None:
-            member.committed(positions)
+            member.note_committed(positions)
 
     def _aborted(self, error: str) -> None:
         """The group refused the transaction's offsets: abort it and read the epoch again."""
