@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bytewax_kafka.testing import produce_n, read_to_end
@@ -39,12 +45,47 @@ RATE = 1500  # messages per second per replica
 
 
 def group_offsets(admin: AdminClient, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offset of each partition of ``topic`` (absent: none yet)."""
-    futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=10)
-    found = futures[group].result(timeout=15)
+    """The group's committed offset of each partition of ``topic`` (absent: none yet).
+
+    A coordinator still loading is asked again (but see :func:`wait_for_coordinator`).
+    """
+    wanted = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(PARTITIONS)])
+    deadline = time.monotonic() + 30
+    while True:
+        futures = admin.list_consumer_group_offsets([wanted], request_timeout=10)
+        try:
+            found = futures[group].result(timeout=15)
+            break
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     return {
         tp.partition: tp.offset for tp in found.topic_partitions or [] if tp.topic == topic and tp.offset >= 0
     }
+
+
+def wait_for_coordinator(bootstrap: str, group: str, topic: str) -> None:
+    """Wait until ``group``'s coordinator answers offset requests.
+
+    confluent-kafka 2.16.1's ``AdminClient.list_consumer_group_offsets``
+    crashed the process (SIGSEGV) when the broker answered its first
+    request with COORDINATOR_LOAD_IN_PROGRESS (a fresh broker's offsets
+    topic still loading); a consumer's ``committed()`` waits that out.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                consumer.committed([TopicPartition(topic, 0)], timeout=10)
+                return
+            except KafkaException as exc:  # NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS
+                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        consumer.close()
 
 
 def end_offsets(admin: AdminClient, topic: str, committed_only: bool = False) -> dict[int, int]:
@@ -108,6 +149,7 @@ def run_replicas(apache_kafka, broker_topic_factory, tmp_path: Path, *, eos: boo
         "BWK_RATE": str(RATE),
         "BWK_TXN_TIMEOUT_MS": "10000",
     }
+    wait_for_coordinator(bs, group, src)
     admin = AdminClient({"bootstrap.servers": bs})
     replicas = Replicas(env, tmp_path / "replicas.log")
     samples: list[tuple[int, int]] = []  # (committed total, distinct outputs written)
