@@ -45,7 +45,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from bytewax_kafka.core.config import for_consumer, make_client, scrub
 from bytewax_kafka.core.deadline import Deadlines, deadline_for
 from bytewax_kafka.core.errors import KafkaCallTimeout, KafkaTransactionError
-from bytewax_kafka.core.producer import DeliveringProducer
+from bytewax_kafka.core.producer import PRODUCER_DEFAULTS, DeliveringProducer
 from bytewax_kafka.core.sink import produce_all
 
 if TYPE_CHECKING:
@@ -103,6 +103,11 @@ class WorkerWriter:
                 "consumer",
             )
         conf = {**self._config, **mode.producer_settings(worker)} if mode.transactional else self._config
+        tx_ms = conf.get("transaction.timeout.ms")
+        if tx_ms is not None and "message.timeout.ms" not in conf and "delivery.timeout.ms" not in conf:
+            # Our default message timeout must not exceed a shorter transaction timeout
+            # (librdkafka refuses the producer); librdkafka's own default adapts the same way.
+            conf = {**conf, "message.timeout.ms": min(int(tx_ms), PRODUCER_DEFAULTS["message.timeout.ms"])}
         self.producer = DeliveringProducer(conf, None)
         #: The producer's helper thread: transactional calls run there under our deadline.
         self.calls: Deadlines = self.producer.calls
