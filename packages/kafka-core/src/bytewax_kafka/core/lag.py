@@ -3,7 +3,7 @@
 The source tells a :class:`PartitionLag` about each batch it reads (the last
 record of the batch: its timestamp, nothing per record) and asks it, at most
 once a second per partition, to update the gauges of
-:mod:`bytewax_kafka.core.metrics` from the partition's watermarks: the
+``bytewax_kafka.core.metrics`` from the partition's watermarks: the
 client's cached values, which fetch responses keep fresh. A partition that
 is not fetched (paused, starved, its fetches failing) keeps a stale cached
 high watermark, so for a partition nothing has been read from for a while a
