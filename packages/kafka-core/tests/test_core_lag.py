@@ -146,6 +146,7 @@ def _read(part, want: int, timeout: float = 30.0) -> int:
     return got
 
 
+@pytest.mark.kafka_features("high_watermark")  # the lag in records is exact
 def test_the_source_reports_a_partition_it_cannot_fetch_as_stalled(kafka_bootstrap, topic_factory, caplog):
     caplog.set_level(logging.INFO, "bytewax_kafka.core.source")
     topic = topic_factory(partitions=1)
