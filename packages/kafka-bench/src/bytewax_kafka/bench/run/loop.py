@@ -11,7 +11,9 @@ For each broker the scenario names (in order of first use):
    variant runs it.
 3. Each cell in turn. A max-rate cell without a message count first gets a
    probe (once per configuration and variant): a short run whose rate sizes
-   the real cells for ``min_window`` seconds of steady state.
+   the real cells for ``min_window`` seconds of steady state. A sized cell
+   that still measured for less runs once more with a count sized from its
+   own rate (kept for the later repetitions).
 
 A broker that cannot run here (no Docker for ``redpanda``, ...) marks its
 cells ``skipped`` with the reason. Every flow and load process is gone when
@@ -154,14 +156,11 @@ class _Loop:
                     check_stop()
                     cell = self._on(c, kind, target)
                     self._start(cell)
-                    r = run_cell(
-                        cell,
-                        target,
-                        log_dir=self.log_dir,
-                        progress=self.progress,
-                        messages=self._size(cell, target),
-                    )
+                    n = self._size(cell, target)
+                    r = run_cell(cell, target, log_dir=self.log_dir, progress=self.progress, messages=n)
                     check_stop()  # an interrupted cell is not a result
+                    if n is not None:
+                        r = self._again_if_short(cell, target, n, r)
                     r.broker = info
                     done.add(c.id)
                     self._record(cell, r)
@@ -245,6 +244,32 @@ class _Loop:
             f"{tail:.0f} ms in the last seconds, more than {SETTLED_P99_MS:g} ms): the first cells on "
             f"{target.kind} may show it"
         )
+
+    def _again_if_short(self, cell: Cell, target: Target, n: int, r: CellResult) -> CellResult:
+        """Run a probe-sized cell once more, with a count sized from its own rate, if its window fell short.
+
+        A 100,000-message probe takes a fraction of a second, so its rate can be
+        far off the cell's (start-up weighs in, the machine's speed moves): the
+        cell itself measured for longer tells better. The larger count is kept
+        for the configuration's later repetitions.
+        """
+        window = r.metrics.get("window_s") if r.status == "ok" else None
+        rate = r.metrics.get("msgs_per_s")
+        if window is None or window >= cell.min_window or not rate:
+            return r
+        bigger = max(n + 10_000, probe_messages(float(rate), cell))
+        self.sizes[group_key(cell.config(), drop=("id", "repetition", "matrix"))] = bigger
+        self.progress.log(
+            f"{cell.label()}: measured over {float(window):.2f} s, less than {cell.min_window:g} s: "
+            f"once more with {bigger:,} messages"
+        )
+        again = run_cell(cell, target, log_dir=self.log_dir, progress=self.progress, messages=bigger)
+        check_stop()
+        again.notices.append(
+            f"run again with {bigger:,} messages: with {n:,} (sized from the probe) it measured over "
+            f"{float(window):.2f} s only"
+        )
+        return again
 
     def _size(self, cell: Cell, target: Target) -> int | None:
         """A max-rate cell's message count: its own, or sized from a probe (once per config and variant)."""
