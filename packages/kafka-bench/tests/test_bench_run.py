@@ -318,3 +318,13 @@ def test_a_probe_sized_cell_that_measured_too_short_runs_once_more_with_more(mon
     assert [r.metrics["window_s"] >= cells[0].min_window for r in record.results] == [True, True]
     assert "run again with" in record.results[0].notices[0]
     assert record.results[1].notices == []
+
+
+def test_a_warm_up_ends_when_the_tail_is_low_or_has_stopped_falling():
+    from bytewax_kafka.bench.run.loop import _settled
+
+    assert _settled(40.0, None)  # under the limit
+    assert not _settled(2400.0, None)  # first round, still high
+    assert not _settled(400.0, 2400.0)  # still falling
+    assert _settled(2089.0, 2080.0)  # Tansu: high by nature, not falling any more
+    assert not _settled(None, 300.0)  # nothing to tell from
