@@ -56,7 +56,7 @@ def category(frames: list[str]) -> str | None:
         if "Consumer_consume" in s:
             return "raw: Consumer.consume (C)"
         return "raw: Python loop (incl. accessor calls)"
-    if "bytewax/connectors/kafka" in s:
+    if "connectors/kafka/" in s:
         if "Consumer_consume" in s:
             return "built-in source: Consumer.consume (C)"
         if "next_batch" in s:

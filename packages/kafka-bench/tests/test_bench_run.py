@@ -297,3 +297,47 @@ def test_a_warm_up_round_settles_on_the_last_seconds_of_its_timeline():
     calm = [*hot, {"t": 8, "p99_ms": 25.0}, {"t": 9, "p99_ms": 18.0}]
     assert _settled_p99(calm) == 25.0 <= SETTLED_P99_MS
     assert _settled_p99(calm[:2]) is None  # too short to tell
+
+
+def test_a_probe_sized_cell_that_measured_too_short_runs_once_more_with_more(monkeypatch, tmp_path):
+    # The probe of 100,000 messages can be far off (the raw loop probed at
+    # 186k msg/s and then ran at 332k: 2.9 s instead of 4); the cell's own
+    # rate sizes a second run, and the later repetitions keep that count.
+    import contextlib
+
+    from bytewax_kafka.bench.define.cell import CellResult, probe_messages
+    from bytewax_kafka.bench.run import loop
+    from bytewax_kafka.bench.run.brokers import Target
+
+    target = Target(spec="tansu", kind="tansu", bootstrap="127.0.0.1:1", replication=1, features=frozenset())
+    monkeypatch.setattr(loop, "started", lambda kind, running: contextlib.nullcontext(target))
+    calls: list[tuple[str, int | None]] = []
+
+    def fake_run_cell(cell, target, *, log_dir, progress, messages=None):
+        calls.append((cell.matrix, messages))
+        if cell.matrix == "probe":
+            return CellResult(cell, "ok", metrics={"msgs_per_s": 100_000.0, "window_s": 0.9})
+        assert messages is not None
+        rate = 300_000.0  # three times the probe's
+        return CellResult(cell, "ok", metrics={"msgs_per_s": rate, "window_s": messages / rate})
+
+    monkeypatch.setattr(loop, "run_cell", fake_run_cell)
+    cells = expand(parse_scenario("broker = 'tansu'\nvariant = 'raw'\nmode = 'max-rate'\nrepetitions = 2"))
+    record = loop.run_cells(cells, log_dir=tmp_path, broker_warmup=0)
+    first = probe_messages(100_000.0, cells[0])
+    bigger = probe_messages(300_000.0, cells[0])
+    runs = [("scenario", first), ("scenario", bigger), ("scenario", bigger)]
+    assert calls == [("probe", loop.PROBE_MESSAGES), *runs]
+    assert [r.metrics["window_s"] >= cells[0].min_window for r in record.results] == [True, True]
+    assert "run again with" in record.results[0].notices[0]
+    assert record.results[1].notices == []
+
+
+def test_a_warm_up_ends_when_the_tail_is_low_or_has_stopped_falling():
+    from bytewax_kafka.bench.run.loop import _settled
+
+    assert _settled(40.0, None)  # under the limit
+    assert not _settled(2400.0, None)  # first round, still high
+    assert not _settled(400.0, 2400.0)  # still falling
+    assert _settled(2089.0, 2080.0)  # Tansu: high by nature, not falling any more
+    assert not _settled(None, 300.0)  # nothing to tell from

@@ -5,13 +5,15 @@ For each broker the scenario names (in order of first use):
 1. Resolve it (``auto`` -> Apache Kafka, or Tansu with a notice) and start it.
 2. A warm-up: rounds of ``broker_warmup`` seconds of fixed-rate load through
    the raw loop, untimed, until the p99 latency of a round's last seconds is
-   under :data:`SETTLED_P99_MS` (at most :data:`WARMUP_ROUNDS` rounds; a
-   notice says so if it never settled): the first fixed-rate cell after a
+   under :data:`SETTLED_P99_MS` or has stopped falling (at most
+   :data:`WARMUP_ROUNDS` rounds; a notice says so if it never settled): the first fixed-rate cell after a
    broker start sees 0.1-1 s of latency for several seconds, whichever
    variant runs it.
 3. Each cell in turn. A max-rate cell without a message count first gets a
    probe (once per configuration and variant): a short run whose rate sizes
-   the real cells for ``min_window`` seconds of steady state.
+   the real cells for ``min_window`` seconds of steady state. A sized cell
+   that still measured for less runs once more with a count sized from its
+   own rate (kept for the later repetitions).
 
 A broker that cannot run here (no Docker for ``redpanda``, ...) marks its
 cells ``skipped`` with the reason. Every flow and load process is gone when
@@ -43,6 +45,8 @@ PROBE_MESSAGES = 100_000
 #: saw 0.2-0.9 s of latency for 7 s.
 WARMUP_ROUNDS = 4
 SETTLED_P99_MS = 100.0
+#: A round whose tail is at least this share of the round before has stopped falling.
+SETTLED_SHARE = 0.75
 #: Seconds at the end of a warm-up round that decide whether the broker has settled.
 SETTLE_SECONDS = 3
 
@@ -53,6 +57,20 @@ def _settled_p99(timeline: list[dict[str, Any]]) -> float | None:
     if len(last) < SETTLE_SECONDS or any(v is None for v in last):
         return None
     return float(max(v for v in last if v is not None))
+
+
+def _settled(tail: float | None, previous: float | None) -> bool:
+    """Whether a warm-up round's tail latency says the broker has settled.
+
+    Settled: under :data:`SETTLED_P99_MS`, or no longer falling (within
+    :data:`SETTLED_SHARE` of the round before: a broker whose latency is
+    high by nature, like Tansu's, would otherwise always take every round).
+    """
+    if tail is None:
+        return False
+    if tail <= SETTLED_P99_MS:
+        return True
+    return previous is not None and tail >= previous * SETTLED_SHARE
 
 
 @dataclass
@@ -154,14 +172,11 @@ class _Loop:
                     check_stop()
                     cell = self._on(c, kind, target)
                     self._start(cell)
-                    r = run_cell(
-                        cell,
-                        target,
-                        log_dir=self.log_dir,
-                        progress=self.progress,
-                        messages=self._size(cell, target),
-                    )
+                    n = self._size(cell, target)
+                    r = run_cell(cell, target, log_dir=self.log_dir, progress=self.progress, messages=n)
                     check_stop()  # an interrupted cell is not a result
+                    if n is not None:
+                        r = self._again_if_short(cell, target, n, r)
                     r.broker = info
                     done.add(c.id)
                     self._record(cell, r)
@@ -217,7 +232,7 @@ class _Loop:
             shape="steady",
         )
         warm = self._on(warm, target.kind, target)
-        tail = None
+        tail = previous = None
         for round_ in range(1, WARMUP_ROUNDS + 1):
             self.progress.log(
                 f"warm-up {round_}: {self.broker_warmup:g} s at {rate:,} msg/s through the raw loop (untimed)"
@@ -238,13 +253,49 @@ class _Loop:
                     "last_seconds_p99_ms": tail,
                 }
             )
-            if r.status != "ok" or (tail is not None and tail <= SETTLED_P99_MS):
+            if r.status != "ok":
                 return
+            if _settled(tail, previous):
+                if tail is not None and tail > SETTLED_P99_MS:
+                    self._notice(
+                        f"the broker's latency stopped falling at a p99 of {tail:.0f} ms after {round_} "
+                        f"warm-up rounds (more than {SETTLED_P99_MS:g} ms): latency cells on {target.kind} "
+                        "measure that too"
+                    )
+                return
+            previous = tail
+        shown = f"{tail:.0f} ms" if tail is not None else "unknown"
         self._notice(
             f"the broker's latency had not settled after {WARMUP_ROUNDS} warm-up rounds (p99 "
-            f"{tail:.0f} ms in the last seconds, more than {SETTLED_P99_MS:g} ms): the first cells on "
+            f"{shown} in the last seconds, more than {SETTLED_P99_MS:g} ms): the first cells on "
             f"{target.kind} may show it"
         )
+
+    def _again_if_short(self, cell: Cell, target: Target, n: int, r: CellResult) -> CellResult:
+        """Run a probe-sized cell once more, with a count sized from its own rate, if its window fell short.
+
+        A 100,000-message probe takes a fraction of a second, so its rate can be
+        far off the cell's (start-up weighs in, the machine's speed moves): the
+        cell itself measured for longer tells better. The larger count is kept
+        for the configuration's later repetitions.
+        """
+        window = r.metrics.get("window_s") if r.status == "ok" else None
+        rate = r.metrics.get("msgs_per_s")
+        if window is None or window >= cell.min_window or not rate:
+            return r
+        bigger = max(n + 10_000, probe_messages(float(rate), cell))
+        self.sizes[group_key(cell.config(), drop=("id", "repetition", "matrix"))] = bigger
+        self.progress.log(
+            f"{cell.label()}: measured over {float(window):.2f} s, less than {cell.min_window:g} s: "
+            f"once more with {bigger:,} messages"
+        )
+        again = run_cell(cell, target, log_dir=self.log_dir, progress=self.progress, messages=bigger)
+        check_stop()
+        again.notices.append(
+            f"run again with {bigger:,} messages: with {n:,} (sized from the probe) it measured over "
+            f"{float(window):.2f} s only"
+        )
+        return again
 
     def _size(self, cell: Cell, target: Target) -> int | None:
         """A max-rate cell's message count: its own, or sized from a probe (once per config and variant)."""
