@@ -149,6 +149,15 @@ VARIANTS: dict[str, Variant] = {
             color="tab:purple",
         ),
         Variant(
+            name="ours-core",
+            label="bytewax-kafka core",
+            legend="this project's KafkaSource -> map -> KafkaEpochSink, no operators' error streams",
+            role="ours",
+            launch=BytewaxFlow("bytewax_kafka.bench.flows:ours_core"),
+            versus=("builtin-core", "builtin"),
+            color="tab:cyan",
+        ),
+        Variant(
             name="ours-group",
             label="bytewax-kafka, consumer group",
             legend="this project's operators in consumer-group mode, each process an independent replica "
@@ -158,15 +167,6 @@ VARIANTS: dict[str, Variant] = {
             versus=("builtin", "builtin-core"),
             guarantees=("at-least-once", "exactly-once"),
             color="tab:red",
-        ),
-        Variant(
-            name="ours-core",
-            label="bytewax-kafka core",
-            legend="this project's KafkaSource -> map -> KafkaEpochSink, no operators' error streams",
-            role="ours",
-            launch=BytewaxFlow("bytewax_kafka.bench.flows:ours_core"),
-            versus=("builtin-core", "builtin"),
-            color="tab:cyan",
         ),
         Variant(
             name="builtin",
