@@ -193,11 +193,14 @@ def test_guarantees_at_a_tiny_size(kafka_broker, tmp_path):
         assert r.metrics["duplicates"] == 0
 
 
-def test_group_replicas_at_a_tiny_size(kafka_broker, tmp_path):
+@pytest.mark.parametrize("guarantee", ["at-least-once", pytest.param("exactly-once", marks=pytest.mark.slow)])
+def test_group_replicas_at_a_tiny_size(guarantee, kafka_broker, tmp_path):
+    if guarantee == "exactly-once" and "transactions" not in kafka_broker.features:
+        pytest.skip(f"{kafka_broker.kind} has no transactions")
     cells, running = _tiny(
         "replicas", kafka_broker, "variant=ours-group", "processes=2", "messages=4000", "partitions=4"
     )
-    cells = [c for c in cells if c.processes == 2 and c.guarantee == "at-least-once"]
+    cells = [c for c in cells if c.processes == 2 and c.guarantee == guarantee]
     assert len(cells) == 1
     record, _ = _run(cells, running, tmp_path)
     [r] = record.results
