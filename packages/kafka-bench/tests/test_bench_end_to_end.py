@@ -193,7 +193,7 @@ def test_guarantees_at_a_tiny_size(kafka_broker, tmp_path):
         assert r.metrics["duplicates"] == 0
 
 
-@pytest.mark.parametrize("guarantee", ["at-least-once", pytest.param("exactly-once", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
 def test_group_replicas_at_a_tiny_size(guarantee, kafka_broker, tmp_path):
     if guarantee == "exactly-once" and "transactions" not in kafka_broker.features:
         pytest.skip(f"{kafka_broker.kind} has no transactions")
