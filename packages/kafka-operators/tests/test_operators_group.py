@@ -64,9 +64,9 @@ def test_a_group_flow_writes_everything_and_commits_the_end(
     src, dst = topic_factory(partitions=3), topic_factory(partitions=1)
     produce_n(kafka_bootstrap, src, 3000)
     group = ConsumerGroup(f"group-{src}")
-    flow = group_flow(kafka_bootstrap, src, dst, group)
-    if batches:
-        group = ConsumerGroup(f"group-{src}")
+    if not batches:
+        flow = group_flow(kafka_bootstrap, src, dst, group)
+    else:
         flow = Dataflow("group")
         kinp = kop.input(
             "in",
