@@ -137,3 +137,12 @@ def test_quick_is_the_main_job_three_repetitions_on_the_default_broker():
     assert {c.variant for c in cells} == {"ours", "builtin", "raw"}
     assert {c.mode for c in cells} == {"max-rate", "fixed-rate"}
     assert all(c.messages is None for c in cells if c.mode == "max-rate")  # sized from a probe
+
+
+def test_a_cell_label_names_client_settings_without_their_secrets():
+    from bytewax_kafka.bench.define.cell import Cell
+
+    label = Cell(consumer_config={"fetch.wait.max.ms": 10, "sasl.password": "hunter22"}).label()
+    assert "fetch.wait.max.ms=10" in label
+    assert "hunter22" not in label
+    assert "sasl.password=[redacted]" in label

@@ -154,6 +154,7 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterabl
     ``omit`` (what a plot's axis or legend already tells).
     """
     from bytewax_kafka.bench.define.variants import variant_label
+    from bytewax_kafka.core.config import redact
 
     skip = set(omit)
     config = {k: (None if k in skip else v) for k, v in config.items()}
@@ -181,7 +182,8 @@ def cell_label(config: Mapping[str, Any], *, variant: bool = True, omit: Iterabl
     for side in ("consumer", "producer"):
         settings = config.get(f"{side}_config")
         if settings:
-            extras.append(side + " " + ",".join(f"{k}={v}" for k, v in sorted(settings.items())))
+            shown = redact(settings)  # a label reaches the console, reports and plots
+            extras.append(side + " " + ",".join(f"{k}={v}" for k, v in sorted(shown.items())))
     if config.get("flow_python"):
         extras.append(f"python of {python_name(str(config['flow_python']))}")
     if extras:

@@ -253,8 +253,8 @@ class _Loop:
                     "last_seconds_p99_ms": tail,
                 }
             )
-            if r.status != "ok":
-                return
+            if r.status != "ok" or tail is None:
+                return  # failed (the cells will say why), or too short a round to tell: no use repeating it
             if _settled(tail, previous):
                 if tail is not None and tail > SETTLED_P99_MS:
                     self._notice(
