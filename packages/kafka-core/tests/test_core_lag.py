@@ -215,3 +215,26 @@ def test_a_transactional_input_read_to_its_end_has_no_lag(kafka_bootstrap, topic
         assert sample(GAUGES[0], "lag.txn", topic) == 0
     finally:
         part.close()
+
+
+def test_the_first_batch_sets_the_gauge_after_an_idle_start(kafka_bootstrap, topic_factory):
+    # Regression: an idle call before any fetch was answered used up the
+    # once-a-second update, so the first batch read left the gauge unset
+    # (a flow that read three records and ended never exported a lag).
+    topic = topic_factory(partitions=1)
+    source = KafkaSource([kafka_bootstrap], [topic], metadata_interval=None)
+    part = source.build_part("lag.first", source.list_parts()[0], None)
+    try:
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:  # idle: nothing to read yet
+            assert part.next_batch() == []
+            time.sleep(0.06)
+        produce_n(kafka_bootstrap, topic, 3)
+        got: list = []
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:
+            got = part.next_batch()
+        assert got
+        assert sample(GAUGES[0], "lag.first", topic) is not None
+    finally:
+        part.close()

@@ -515,7 +515,10 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             self._probed = got
         if self._lag.unread_for(now) >= self._probe_after:
             self._probe.ask([self._key], self._probe_after)
-        self._lag.update(lo, max(hi, self._probed), self._position(), now=now)
+        high = max(hi, self._probed)
+        self._lag.update(lo, high, self._position(), now=now)
+        if high < 0:
+            self._lag_due = 0.0  # nothing known yet (no fetch answered): the first batch read sets the gauges
 
     def _position(self) -> int:
         """The next offset to read: ours, or the consumer's position (past transaction markers).
