@@ -199,6 +199,7 @@ class WorkerWriter:
             self.mode.group_id,
         )
         self._call("aborting the transaction", p.abort_transaction, self.mode.commit_timeout)
+        self._forget_purged()
         self._call("beginning a transaction", p.begin_transaction)
         self.discarding = True
 
@@ -255,9 +256,27 @@ class WorkerWriter:
             error,
         )
         self._call("aborting the refused transaction", p.abort_transaction, self.mode.commit_timeout)
+        self._forget_purged()
         self._call("beginning a transaction", p.begin_transaction)
         if self.member is not None:
             self.member.rewind_requested = True
+
+    def _forget_purged(self) -> None:
+        """Serve the reports of the messages the abort purged and forget them.
+
+        ``abort_transaction`` purges what the transaction still had queued or
+        in flight (``_PURGE_QUEUE``/``_PURGE_INFLIGHT`` delivery errors): those
+        records are read again, so their failed deliveries are not failures
+        of the flow; nor is anything else this aborted epoch wrote.
+        """
+        producer = self.producer
+        for _ in range(1000):  # each call serves every report queued; bounded all the same
+            if not producer.producer.poll(0):
+                break
+        producer.failures = 0
+        producer.first_failure = None
+        producer.largest_failed = 0
+        producer.timed_out = False
 
     def _commit_progress(self, offsets: list[TopicPartition]) -> None:
         try:
