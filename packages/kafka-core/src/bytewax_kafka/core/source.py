@@ -424,7 +424,9 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         # tells the real end where offset queries are inexact.
         self._done = False
         self._last_data = time.monotonic()
-        self._lag_due = 0.0  # the first batch sets the gauge, offset 0 included
+        self._lag_due = 0.0
+        #: The first batch read sets the gauges (offset 0 included), whatever idle calls did before.
+        self._first_batch = True
         self._awake: datetime | None = None
         self._closed = False
         worker.add(topic, partition, start)
@@ -457,7 +459,8 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
         nxt = self._next
         now = time.monotonic()
         self._last_data = now
-        if now >= self._lag_due:
+        if now >= self._lag_due or self._first_batch:
+            self._first_batch = False
             self._lag_due = now + _LAG_EVERY
             self._update_lag(now)
         if self._end is not None:
@@ -515,10 +518,7 @@ class _KafkaSourcePartition(StatefulSourcePartition[SourceItem, int]):
             self._probed = got
         if self._lag.unread_for(now) >= self._probe_after:
             self._probe.ask([self._key], self._probe_after)
-        high = max(hi, self._probed)
-        self._lag.update(lo, high, self._position(), now=now)
-        if high < 0:
-            self._lag_due = 0.0  # nothing known yet (no fetch answered): the first batch read sets the gauges
+        self._lag.update(lo, max(hi, self._probed), self._position(), now=now)
 
     def _position(self) -> int:
         """The next offset to read: ours, or the consumer's position (past transaction markers).
