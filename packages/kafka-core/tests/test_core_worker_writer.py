@@ -49,3 +49,30 @@ def test_an_aborted_epoch_s_purged_messages_are_not_delivery_failures(mock_clust
     finally:
         writer._stuck = "test"  # nothing more to commit at release
         writer.release()
+
+
+def test_after_a_refused_transaction_the_writer_goes_on_with_a_new_producer(mock_cluster):
+    # A refusal that needs an epoch bump (OUT_OF_ORDER_SEQUENCE_NUMBER after a
+    # rebalance) left the producer re-acquiring its id, and the next write
+    # failed with "Erroneous state" (seen in a three-replica run): the writer
+    # now goes on with a new producer of the same transactional.id.
+    from bytewax_kafka.testing import read_to_end
+
+    topic = f"refused-{time.monotonic_ns()}"
+    eos = ExactlyOnce(topic)
+    eos.tracker.register_worker(0, 1)
+    eos.add_output("flow", "flow.out", ["x:1"], None)
+    writer = WorkerWriter(eos, 0, "flow", mock_cluster.client_config())
+    writer.acquire()
+    first = writer.producer
+    try:
+        writer.write(topic, [KafkaSinkMessage(b"k", b"aborted")])
+        writer._aborted("skipped sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER, requires epoch bump)")
+        assert writer.producer is not first
+        writer.write(topic, [KafkaSinkMessage(b"k", b"committed")])
+        writer._commit({})
+    finally:
+        writer._stuck = "test"
+        writer.release()
+    got = read_to_end(mock_cluster.bootstrap_servers, topic, isolation_level="read_committed")
+    assert [r.value for r in got] == [b"committed"]

@@ -108,15 +108,17 @@ class WorkerWriter:
             # Our default message timeout must not exceed a shorter transaction timeout
             # (librdkafka refuses the producer); librdkafka's own default adapts the same way.
             conf = {**conf, "message.timeout.ms": min(int(tx_ms), PRODUCER_DEFAULTS["message.timeout.ms"])}
+        self._producer_conf = conf
         self.producer = DeliveringProducer(conf, None)
         #: The producer's helper thread: transactional calls run there under our deadline.
         self.calls: Deadlines = self.producer.calls
         if mode.transactional:
-            p = self.producer.producer
-            self._call(
-                "initialising transactions (fencing earlier runs)", p.init_transactions, mode.commit_timeout
-            )
-            self._call("beginning a transaction", p.begin_transaction)
+            self._begin_transactions("initialising transactions (fencing earlier runs)")
+
+    def _begin_transactions(self, what: str) -> None:
+        p = self.producer.producer
+        self._call(what, p.init_transactions, self.mode.commit_timeout)
+        self._call("beginning a transaction", p.begin_transaction)
 
     def __repr__(self) -> str:
         return f"WorkerWriter(worker={self.worker}, mode={self.mode!r}, outputs={self.expected})"
@@ -257,7 +259,13 @@ class WorkerWriter:
         )
         self._call("aborting the refused transaction", p.abort_transaction, self.mode.commit_timeout)
         self._forget_purged()
-        self._call("beginning a transaction", p.begin_transaction)
+        # A refusal that needs an epoch bump (OUT_OF_ORDER_SEQUENCE_NUMBER after a rebalance) leaves
+        # librdkafka re-acquiring its producer id after the abort, and a produce in that window fails
+        # with "Erroneous state". A new producer with the same transactional.id starts clean: its
+        # init_transactions bumps the epoch (fencing the old one, which has nothing left to send).
+        self.producer = DeliveringProducer(self._producer_conf, None)
+        self.calls = self.producer.calls
+        self._begin_transactions("initialising transactions again after the refusal")
         if self.member is not None:
             self.member.rewind_requested = True
 
