@@ -169,7 +169,9 @@ def test_backlog_drain_at_a_tiny_size(kafka_broker, tmp_path):
     assert m["backlog"] == 5000
     assert m["expected"] == 5000 + r.load["delivered"]
     assert m["missing"] == 0
-    assert 0 < m["backlog_drain_s"] < 30
+    # 5,000 messages can all reach the reader in one of its polls (one arrival
+    # time): a drain of 0 s is then what was measured.
+    assert 0 <= m["backlog_drain_s"] < 30
     if "latency" in m:  # the live messages after the drain
         assert m["latency"]["count"] > 0
     else:  # a start-up slower than the offered load: said, not hidden
